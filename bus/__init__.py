@@ -1,0 +1,28 @@
+"""The message bus: one interface (`bus.base.Bus`), one backend per file, chosen by REDIS_URL."""
+
+from __future__ import annotations
+
+from bus.base import Bus, GroupInfo, Message, StreamEntry, Subscription
+from bus.errors import BusError, BusUnavailable
+
+__all__ = [
+    "Bus",
+    "BusError",
+    "BusUnavailable",
+    "GroupInfo",
+    "Message",
+    "StreamEntry",
+    "Subscription",
+    "create_bus",
+]
+
+
+def create_bus(redis_url: str | None) -> Bus:
+    """The Redis bus when a URL is given, otherwise the in-process one."""
+    if redis_url:
+        from bus.redis import RedisBus
+
+        return RedisBus(redis_url)
+    from bus.memory import MemoryBus
+
+    return MemoryBus()

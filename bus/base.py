@@ -1,0 +1,146 @@
+"""The bus interface: pub/sub, durable streams with consumer groups, and set-if-absent.
+
+Two backends implement it, one per file: `bus.memory` (in-process, the embedded default) and
+`bus.redis` (Redis, for production and for several processes). The semantics follow Redis:
+
+- `publish` / `psubscribe`: fire-and-forget pub/sub with glob patterns (`events:*`).
+- `append` / `read_group` / `ack` / `claim_stale` / `read_range`: Redis Streams. Each consumer
+  group sees every entry once; an entry stays pending until acked and can be claimed by another
+  consumer once it has been idle long enough (the first consumer crashed).
+- `set_if_absent`: `SET key value NX EX ttl`, for de-duplication.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A pub/sub message as a subscriber receives it."""
+
+    channel: str
+    data: str
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEntry:
+    """One entry of a durable stream. `id` is Redis-shaped: `<ms>-<seq>`."""
+
+    stream: str
+    id: str
+    fields: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class GroupInfo:
+    """How far a consumer group is behind its stream (for status and metrics)."""
+
+    pending: int
+    lag: int
+
+
+class Subscription(ABC):
+    """A pattern subscription: iterate it to receive messages.
+
+    Its queue is bounded. When the subscriber falls behind and the queue is full, the oldest
+    queued message is dropped and `dropped` counts it: pub/sub is fire-and-forget (as in Redis,
+    which disconnects slow subscribers), and durable delivery goes through streams instead.
+    """
+
+    dropped: int = 0
+
+    @abstractmethod
+    def __aiter__(self) -> AsyncIterator[Message]: ...
+
+    @abstractmethod
+    async def get(self) -> Message:
+        """Wait for the next message."""
+
+
+class Bus(ABC):
+    """What StreamCore needs from a message bus. See the module docstring for semantics."""
+
+    #: "memory" or "redis", for logs and status.
+    name: str
+
+    @abstractmethod
+    async def connect(self) -> None:
+        """Open connections; raise core.errors.BackendUnavailable when unreachable."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    async def publish(self, channel: str, data: str) -> int:
+        """Publish to a channel; returns the number of receivers (as Redis reports it)."""
+
+    @abstractmethod
+    def psubscribe(
+        self, *patterns: str, maxsize: int = 10_000
+    ) -> AbstractAsyncContextManager[Subscription]:
+        """Subscribe to glob patterns for the life of the `async with` block."""
+
+    @abstractmethod
+    async def append(self, stream: str, fields: dict[str, str], maxlen: int) -> str:
+        """Append to a durable stream (XADD), keeping about `maxlen` entries; return the id."""
+
+    @abstractmethod
+    async def ensure_group(self, stream: str, group: str, start_id: str = "0") -> None:
+        """Create the consumer group (and the stream) unless it exists."""
+
+    @abstractmethod
+    async def read_group(
+        self,
+        group: str,
+        consumer: str,
+        streams: Sequence[str],
+        count: int = 100,
+        block_ms: int | None = None,
+    ) -> list[StreamEntry]:
+        """Deliver entries never delivered to this group (XREADGROUP `>`), oldest first.
+
+        With `block_ms`, wait up to that long for something to arrive; return [] on timeout.
+        """
+
+    @abstractmethod
+    async def read_pending(
+        self, group: str, consumer: str, stream: str, count: int = 100
+    ) -> list[StreamEntry]:
+        """Entries already delivered to this consumer but not acked (XREADGROUP `0`)."""
+
+    @abstractmethod
+    async def ack(self, stream: str, group: str, *ids: str) -> int: ...
+
+    @abstractmethod
+    async def claim_stale(
+        self, stream: str, group: str, consumer: str, min_idle_ms: int, count: int = 100
+    ) -> list[StreamEntry]:
+        """Take over entries pending longer than `min_idle_ms` in another consumer (XAUTOCLAIM)."""
+
+    @abstractmethod
+    async def read_range(
+        self, stream: str, start: str = "-", end: str = "+", count: int | None = None
+    ) -> list[StreamEntry]:
+        """Entries with start <= id <= end (XRANGE); `(id` excludes the bound."""
+
+    @abstractmethod
+    async def group_info(self, stream: str, group: str) -> GroupInfo | None:
+        """Pending and lag of a group, or None when the group does not exist."""
+
+    @abstractmethod
+    async def set_if_absent(self, key: str, value: str, ttl_s: int) -> bool:
+        """Set `key` only if it does not exist, expiring after `ttl_s`; True when it was set."""
+
+    @abstractmethod
+    async def delete_key(self, key: str) -> None:
+        """Remove a key set by `set_if_absent` (used to release locks)."""
+
+
+def parse_stream_id(entry_id: str) -> tuple[int, int]:
+    """`"1700000000000-3"` -> (1700000000000, 3); a bare `"5"` means (5, 0)."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)

@@ -1,0 +1,272 @@
+"""The in-process bus: the embedded default when REDIS_URL is unset.
+
+It implements the same semantics as the Redis backend inside one process, so a newcomer runs
+StreamCore with no services at all. Nothing survives a restart and other processes cannot
+reach it; set REDIS_URL for that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import fnmatch
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from bus.base import Bus, GroupInfo, Message, StreamEntry, Subscription, parse_stream_id
+
+
+class MemorySubscription(Subscription):
+    """A bounded queue fed by `MemoryBus.publish`; drops the oldest message when full."""
+
+    def __init__(self, patterns: tuple[str, ...], maxsize: int) -> None:
+        self.patterns = patterns
+        self._queue: asyncio.Queue[Message] = asyncio.Queue(maxsize)
+        self.dropped = 0
+
+    def matches(self, channel: str) -> bool:
+        return any(fnmatch.fnmatchcase(channel, pattern) for pattern in self.patterns)
+
+    def offer(self, message: Message) -> None:
+        if self._queue.full():
+            self._queue.get_nowait()
+            self.dropped += 1
+        self._queue.put_nowait(message)
+
+    async def get(self) -> Message:
+        return await self._queue.get()
+
+    async def __aiter__(self) -> AsyncIterator[Message]:
+        while True:
+            yield await self._queue.get()
+
+
+@dataclass
+class _Pending:
+    consumer: str
+    delivered_at: float
+    deliveries: int = 1
+
+
+@dataclass
+class _Group:
+    last_delivered: tuple[int, int]
+    pending: dict[str, _Pending] = field(default_factory=dict)
+
+
+@dataclass
+class _Stream:
+    # Sorted by id, so reads bisect instead of scanning; `by_id` serves pending look-ups.
+    keys: list[tuple[int, int]] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+    by_id: dict[str, dict[str, str]] = field(default_factory=dict)
+    last_id: tuple[int, int] = (0, 0)
+    groups: dict[str, _Group] = field(default_factory=dict)
+    added: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class MemoryBus(Bus):
+    name = "memory"
+
+    def __init__(self) -> None:
+        self._subscriptions: list[MemorySubscription] = []
+        self._streams: dict[str, _Stream] = {}
+        self._keys: dict[str, tuple[str, float]] = {}
+
+    async def connect(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        self._subscriptions.clear()
+
+    # -- pub/sub -----------------------------------------------------------------------------
+
+    async def publish(self, channel: str, data: str) -> int:
+        message = Message(channel, data)
+        receivers = 0
+        for subscription in self._subscriptions:
+            if subscription.matches(channel):
+                subscription.offer(message)
+                receivers += 1
+        return receivers
+
+    @asynccontextmanager
+    async def psubscribe(
+        self, *patterns: str, maxsize: int = 10_000
+    ) -> AsyncIterator[Subscription]:
+        subscription = MemorySubscription(patterns, maxsize)
+        self._subscriptions.append(subscription)
+        try:
+            yield subscription
+        finally:
+            self._subscriptions.remove(subscription)
+
+    # -- streams -----------------------------------------------------------------------------
+
+    def _stream(self, name: str) -> _Stream:
+        stream = self._streams.get(name)
+        if stream is None:
+            stream = self._streams[name] = _Stream()
+        return stream
+
+    async def append(self, stream: str, fields: dict[str, str], maxlen: int) -> str:
+        state = self._stream(stream)
+        now_ms = int(time.time() * 1000)
+        last_ms, last_seq = state.last_id
+        state.last_id = (now_ms, 0) if now_ms > last_ms else (last_ms, last_seq + 1)
+        entry_id = f"{state.last_id[0]}-{state.last_id[1]}"
+        state.keys.append(state.last_id)
+        state.ids.append(entry_id)
+        state.by_id[entry_id] = dict(fields)
+        # Trim in batches (like Redis' `MAXLEN ~`) so appends stay O(1) amortised.
+        excess = len(state.ids) - maxlen
+        if excess > max(1, maxlen // 10):
+            for trimmed in state.ids[:excess]:
+                del state.by_id[trimmed]
+                for group in state.groups.values():
+                    group.pending.pop(trimmed, None)
+            del state.keys[:excess], state.ids[:excess]
+        state.added.set()
+        state.added = asyncio.Event()
+        return entry_id
+
+    async def ensure_group(self, stream: str, group: str, start_id: str = "0") -> None:
+        state = self._stream(stream)
+        if group not in state.groups:
+            start = state.last_id if start_id == "$" else parse_stream_id(start_id)
+            state.groups[group] = _Group(last_delivered=start)
+
+    def _group(self, stream: str, group: str) -> _Group:
+        state = self._streams.get(stream)
+        if state is None or group not in state.groups:
+            raise LookupError(f"NOGROUP no consumer group {group!r} for stream {stream!r}")
+        return state.groups[group]
+
+    def _deliver_new(self, stream: str, group: str, consumer: str, count: int) -> list[StreamEntry]:
+        state = self._streams[stream]
+        state_group = self._group(stream, group)
+        now = time.monotonic()
+        start = bisect.bisect_right(state.keys, state_group.last_delivered)
+        delivered: list[StreamEntry] = []
+        for position in range(start, min(start + count, len(state.ids))):
+            entry_id = state.ids[position]
+            state_group.pending[entry_id] = _Pending(consumer, now)
+            delivered.append(StreamEntry(stream, entry_id, dict(state.by_id[entry_id])))
+        if delivered:
+            state_group.last_delivered = state.keys[start + len(delivered) - 1]
+        return delivered
+
+    async def read_group(
+        self,
+        group: str,
+        consumer: str,
+        streams: Sequence[str],
+        count: int = 100,
+        block_ms: int | None = None,
+    ) -> list[StreamEntry]:
+        deadline = None if block_ms is None else time.monotonic() + block_ms / 1000
+        while True:
+            entries: list[StreamEntry] = []
+            for stream in streams:
+                self._group(stream, group)
+                entries.extend(self._deliver_new(stream, group, consumer, count - len(entries)))
+                if len(entries) >= count:
+                    break
+            if entries or deadline is None:
+                return entries
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return []
+            waiters = [asyncio.ensure_future(self._streams[s].added.wait()) for s in streams]
+            try:
+                await asyncio.wait(waiters, timeout=remaining, return_when="FIRST_COMPLETED")
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
+
+    async def read_pending(
+        self, group: str, consumer: str, stream: str, count: int = 100
+    ) -> list[StreamEntry]:
+        state_group = self._group(stream, group)
+        entries = self._streams[stream].by_id
+        mine = [
+            StreamEntry(stream, entry_id, dict(entries[entry_id]))
+            for entry_id, pending in state_group.pending.items()
+            if pending.consumer == consumer and entry_id in entries
+        ]
+        mine.sort(key=lambda entry: parse_stream_id(entry.id))
+        return mine[:count]
+
+    async def ack(self, stream: str, group: str, *ids: str) -> int:
+        state_group = self._group(stream, group)
+        return sum(state_group.pending.pop(entry_id, None) is not None for entry_id in ids)
+
+    async def claim_stale(
+        self, stream: str, group: str, consumer: str, min_idle_ms: int, count: int = 100
+    ) -> list[StreamEntry]:
+        state_group = self._group(stream, group)
+        entries = self._streams[stream].by_id
+        now = time.monotonic()
+        claimed: list[StreamEntry] = []
+        for entry_id in sorted(state_group.pending, key=parse_stream_id):
+            pending = state_group.pending[entry_id]
+            if len(claimed) >= count:
+                break
+            if (now - pending.delivered_at) * 1000 < min_idle_ms:
+                continue
+            if entry_id not in entries:
+                del state_group.pending[entry_id]
+                continue
+            state_group.pending[entry_id] = _Pending(consumer, now, pending.deliveries + 1)
+            claimed.append(StreamEntry(stream, entry_id, dict(entries[entry_id])))
+        return claimed
+
+    async def read_range(
+        self, stream: str, start: str = "-", end: str = "+", count: int | None = None
+    ) -> list[StreamEntry]:
+        state = self._streams.get(stream)
+        if state is None:
+            return []
+        if start == "-":
+            first = 0
+        elif start.startswith("("):
+            first = bisect.bisect_right(state.keys, parse_stream_id(start[1:]))
+        else:
+            first = bisect.bisect_left(state.keys, parse_stream_id(start))
+        if end == "+":
+            stop = len(state.keys)
+        elif end.startswith("("):
+            stop = bisect.bisect_left(state.keys, parse_stream_id(end[1:]))
+        else:
+            stop = bisect.bisect_right(state.keys, parse_stream_id(end))
+        if count is not None:
+            stop = min(stop, first + count)
+        return [
+            StreamEntry(stream, state.ids[i], dict(state.by_id[state.ids[i]]))
+            for i in range(first, stop)
+        ]
+
+    async def group_info(self, stream: str, group: str) -> GroupInfo | None:
+        state = self._streams.get(stream)
+        if state is None or group not in state.groups:
+            return None
+        state_group = state.groups[group]
+        lag = len(state.keys) - bisect.bisect_right(state.keys, state_group.last_delivered)
+        return GroupInfo(pending=len(state_group.pending), lag=lag)
+
+    # -- keys --------------------------------------------------------------------------------
+
+    async def set_if_absent(self, key: str, value: str, ttl_s: int) -> bool:
+        now = time.monotonic()
+        current = self._keys.get(key)
+        if current is not None and current[1] > now:
+            return False
+        if len(self._keys) > 100_000:
+            self._keys = {k: v for k, v in self._keys.items() if v[1] > now}
+        self._keys[key] = (value, now + ttl_s)
+        return True
+
+    async def delete_key(self, key: str) -> None:
+        self._keys.pop(key, None)

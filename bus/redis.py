@@ -1,0 +1,266 @@
+"""The Redis bus: production backend, shared by every StreamCore process.
+
+Survives a Redis restart: pattern subscriptions re-subscribe by themselves with capped,
+jittered backoff, and stream reads recreate a lost consumer group. While Redis is down every
+call raises `BusUnavailable` at once, so callers (publishers, consumer loops) decide what to do
+and the HTTP side keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager, suppress
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from bus.base import Bus, GroupInfo, Message, StreamEntry, Subscription
+from bus.errors import BusUnavailable
+from core.backoff import Backoff
+from core.errors import BackendUnavailable
+from core.settings import redact_url
+
+logger = logging.getLogger("streamcore.bus")
+
+#: Longest a blocking XREADGROUP may wait; it must stay under the socket timeout (5 s) so a
+#: blocked read is never mistaken for a dead connection.
+MAX_BLOCK_MS = 2_000
+_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+class RedisSubscription(Subscription):
+    """A bounded queue fed by a listener task that re-subscribes after connection loss."""
+
+    def __init__(self, maxsize: int) -> None:
+        self._queue: asyncio.Queue[Message] = asyncio.Queue(maxsize)
+        self.dropped = 0
+        self.ready = asyncio.Event()
+
+    def offer(self, message: Message) -> None:
+        if self._queue.full():
+            self._queue.get_nowait()
+            self.dropped += 1
+        self._queue.put_nowait(message)
+
+    async def get(self) -> Message:
+        return await self._queue.get()
+
+    async def __aiter__(self) -> AsyncIterator[Message]:
+        while True:
+            yield await self._queue.get()
+
+
+class RedisBus(Bus):
+    name = "redis"
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._client: aioredis.Redis = aioredis.Redis.from_url(
+            url,
+            decode_responses=True,
+            socket_connect_timeout=2,
+            health_check_interval=15,
+            retry=Retry(ExponentialWithJitterBackoff(cap=0.5, base=0.05), retries=1),
+        )
+        self._groups: set[tuple[str, str, str]] = set()
+
+    @property
+    def client(self) -> aioredis.Redis:
+        return self._client
+
+    async def connect(self) -> None:
+        try:
+            await self._client.ping()
+        except (RedisError, OSError) as error:
+            raise BackendUnavailable(
+                f"Cannot reach Redis at {redact_url(self._url)} ({error}). "
+                "Start Redis or fix REDIS_URL (unset it to use the in-process bus)."
+            ) from None
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def _call(self, *args: Any) -> Any:
+        try:
+            return await self._client.execute_command(*args)
+        except _UNAVAILABLE as error:
+            raise BusUnavailable(f"Redis is unavailable ({error}); retry later") from None
+
+    # -- pub/sub -----------------------------------------------------------------------------
+
+    async def publish(self, channel: str, data: str) -> int:
+        return int(await self._call("PUBLISH", channel, data))
+
+    @asynccontextmanager
+    async def psubscribe(
+        self, *patterns: str, maxsize: int = 10_000
+    ) -> AsyncIterator[Subscription]:
+        subscription = RedisSubscription(maxsize)
+        listener = asyncio.create_task(
+            self._listen(patterns, subscription), name=f"redis-psubscribe {patterns}"
+        )
+        try:
+            # The subscription is live once Redis confirmed it, so nothing published after
+            # `async with` returns can be missed. If Redis is down we go on; it resumes later.
+            with suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(subscription.ready.wait()), 5)
+            yield subscription
+        finally:
+            listener.cancel()
+            with suppress(asyncio.CancelledError):
+                await listener
+
+    async def _listen(self, patterns: tuple[str, ...], subscription: RedisSubscription) -> None:
+        backoff = Backoff(base=0.1, cap=5.0)
+        while True:
+            pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.psubscribe(*patterns)
+                subscription.ready.set()
+                if backoff.attempts:
+                    logger.info("Redis pattern subscription %s resumed", ",".join(patterns))
+                backoff.reset()
+                while True:
+                    raw = await pubsub.get_message(timeout=1.0)
+                    if raw is not None and raw["type"] == "pmessage":
+                        subscription.offer(Message(raw["channel"], raw["data"]))
+            except (*_UNAVAILABLE, RedisError) as error:
+                delay = backoff.next_delay()
+                logger.warning(
+                    "Redis subscription %s lost (%s); retrying in %.1fs",
+                    ",".join(patterns),
+                    error,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+            finally:
+                with suppress(Exception):
+                    await pubsub.aclose()
+
+    # -- streams -----------------------------------------------------------------------------
+
+    async def append(self, stream: str, fields: dict[str, str], maxlen: int) -> str:
+        flat: list[str] = []
+        for key, value in fields.items():
+            flat += (key, value)
+        return str(await self._call("XADD", stream, "MAXLEN", "~", maxlen, "*", *flat))
+
+    async def ensure_group(self, stream: str, group: str, start_id: str = "0") -> None:
+        try:
+            await self._call("XGROUP", "CREATE", stream, group, start_id, "MKSTREAM")
+        except ResponseError as error:
+            if "BUSYGROUP" not in str(error):
+                raise
+        self._groups.add((stream, group, start_id))
+
+    async def _recreate_groups(self, group: str, streams: Sequence[str]) -> None:
+        # After a Redis restart without persistence the groups are gone; recreate them so the
+        # consumer loop resumes instead of failing forever.
+        for stream in streams:
+            start = next((s for (st, g, s) in self._groups if st == stream and g == group), "0")
+            await self.ensure_group(stream, group, start)
+
+    async def read_group(
+        self,
+        group: str,
+        consumer: str,
+        streams: Sequence[str],
+        count: int = 100,
+        block_ms: int | None = None,
+    ) -> list[StreamEntry]:
+        args: list[Any] = ["XREADGROUP", "GROUP", group, consumer, "COUNT", count]
+        if block_ms is not None:
+            args += ["BLOCK", min(block_ms, MAX_BLOCK_MS)]
+        args += ["STREAMS", *streams, *([">"] * len(streams))]
+        try:
+            reply = await self._call(*args)
+        except ResponseError as error:
+            if "NOGROUP" not in str(error):
+                raise
+            await self._recreate_groups(group, streams)
+            reply = await self._call(*args)
+        return _entries(reply)
+
+    async def read_pending(
+        self, group: str, consumer: str, stream: str, count: int = 100
+    ) -> list[StreamEntry]:
+        try:
+            reply = await self._call(
+                "XREADGROUP", "GROUP", group, consumer, "COUNT", count, "STREAMS", stream, "0"
+            )
+        except ResponseError as error:
+            if "NOGROUP" not in str(error):
+                raise
+            await self._recreate_groups(group, [stream])
+            return []
+        return [entry for entry in _entries(reply) if entry.fields]
+
+    async def ack(self, stream: str, group: str, *ids: str) -> int:
+        if not ids:
+            return 0
+        return int(await self._call("XACK", stream, group, *ids))
+
+    async def claim_stale(
+        self, stream: str, group: str, consumer: str, min_idle_ms: int, count: int = 100
+    ) -> list[StreamEntry]:
+        try:
+            reply = await self._call(
+                "XAUTOCLAIM", stream, group, consumer, min_idle_ms, "0-0", "COUNT", count
+            )
+        except ResponseError as error:
+            if "NOGROUP" not in str(error):
+                raise
+            return []
+        return [StreamEntry(stream, eid, _fields(raw)) for eid, raw in reply[1] if raw]
+
+    async def read_range(
+        self, stream: str, start: str = "-", end: str = "+", count: int | None = None
+    ) -> list[StreamEntry]:
+        args: list[Any] = ["XRANGE", stream, start, end]
+        if count is not None:
+            args += ["COUNT", count]
+        reply = await self._call(*args)
+        return [StreamEntry(stream, eid, _fields(raw)) for eid, raw in reply]
+
+    async def group_info(self, stream: str, group: str) -> GroupInfo | None:
+        try:
+            groups = await self._client.xinfo_groups(stream)
+        except ResponseError:
+            return None
+        except _UNAVAILABLE as error:
+            raise BusUnavailable(f"Redis is unavailable ({error}); retry later") from None
+        for info in groups:
+            if info["name"] == group:
+                return GroupInfo(pending=int(info["pending"]), lag=int(info.get("lag") or 0))
+        return None
+
+    # -- keys --------------------------------------------------------------------------------
+
+    async def set_if_absent(self, key: str, value: str, ttl_s: int) -> bool:
+        return bool(await self._call("SET", key, value, "NX", "EX", ttl_s))
+
+    async def delete_key(self, key: str) -> None:
+        await self._call("DEL", key)
+
+
+def _fields(raw: Any) -> dict[str, str]:
+    if isinstance(raw, dict):
+        return dict(raw)
+    return dict(zip(raw[::2], raw[1::2], strict=True))
+
+
+def _entries(reply: Any) -> list[StreamEntry]:
+    if not reply:
+        return []
+    items = reply.items() if isinstance(reply, dict) else reply
+    result: list[StreamEntry] = []
+    for stream, entries in items:
+        result.extend(StreamEntry(stream, eid, _fields(raw) if raw else {}) for eid, raw in entries)
+    return result

@@ -1,0 +1,84 @@
+"""Logging set-up: text or JSON lines, with every known secret redacted.
+
+Secrets (client secret, admin token, OAuth tokens, keys) are registered with `add_secret` as
+soon as StreamCore learns them; the redaction filter replaces them with `***` in every record,
+whatever logger emitted it (ours, uvicorn's, httpx's).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+
+_secrets: set[str] = set()
+_pattern: re.Pattern[str] | None = None
+# Bearer/OAuth headers and token-looking query parameters, in case a library logs a request.
+_GENERIC = re.compile(
+    r"(?i)((?:bearer|oauth)\s+|(?:access_token|refresh_token|client_secret|code|key|token)=)"
+    r"([A-Za-z0-9._~+/=-]{8,})"
+)
+
+
+def add_secret(value: str | None) -> None:
+    """Redact `value` from every log line from now on (values under 6 characters are ignored)."""
+    global _pattern
+    if value and len(value) >= 6 and value not in _secrets:
+        _secrets.add(value)
+        _pattern = re.compile(
+            "|".join(re.escape(s) for s in sorted(_secrets, key=len, reverse=True))
+        )
+
+
+def redact(text: str) -> str:
+    if _pattern is not None:
+        text = _pattern.sub("***", text)
+    return _GENERIC.sub(lambda m: m.group(1) + "***", text)
+
+
+class RedactingFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if record.exc_info and record.exc_info[1] is not None:
+            # Formatting the traceback later would bypass redaction; freeze it redacted now.
+            cleaned += "\n" + redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+            record.exc_text = None
+        if cleaned != message or record.args:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
+    """Route every logger (ours, uvicorn's, httpx's) through one redacting handler."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactingFilter())
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
+        )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+    # httpx logs every request URL at INFO; keep it at WARNING so query strings stay out.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -1,0 +1,192 @@
+"""StreamCore's configuration: one pydantic-settings model, read once at start-up.
+
+Every field maps to the environment variable of the same name in upper case, and may also come
+from a `.env` file in the working directory. `load_settings()` is the only place that reads the
+environment; everything else receives a `Settings` instance.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Literal
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from cryptography.fernet import Fernet
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.errors import ConfigError
+
+_HTTP_SCHEMES = ("http", "https")
+_WS_SCHEMES = ("ws", "wss")
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
+_POSTGRES_SCHEMES = ("postgresql", "postgres")
+
+
+def _check_url(value: str, schemes: tuple[str, ...]) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not (parts.netloc or parts.path):
+        allowed = ", ".join(f"{s}://" for s in schemes)
+        raise ValueError(f"must be a URL starting with {allowed}")
+    return value.rstrip("/") if parts.scheme in _HTTP_SCHEMES else value
+
+
+class Settings(BaseSettings):
+    """Everything StreamCore can be told. `.env.example` documents each field."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    twitch_client_id: str = ""
+    twitch_client_secret: SecretStr = SecretStr("")
+    twitch_redirect_uri: str = "http://localhost:8000/tokens/callback"
+    twitch_auth_url: str = "https://id.twitch.tv/oauth2"
+    twitch_api_url: str = "https://api.twitch.tv/helix"
+    twitch_eventsub_ws_url: str = "wss://eventsub.wss.twitch.tv/ws"
+    twitch_moderator_id: str = ""
+
+    redis_url: SecretStr | None = None
+    database_url: SecretStr | None = None
+    postgres_host: str | None = None
+    postgres_port: int = Field(default=5432, ge=1, le=65535)
+    postgres_user: str = "postgres"
+    postgres_password: SecretStr = SecretStr("")
+    postgres_db: str = "streamcore"
+
+    streamcore_data_dir: Path = Path("./data")
+    streamcore_admin_token: SecretStr | None = None
+    token_encryption_key: SecretStr | None = None
+
+    streamcore_host: str = "127.0.0.1"
+    streamcore_port: int = Field(default=8000, ge=1, le=65535)
+    streamcore_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    streamcore_log_format: Literal["text", "json"] = "text"
+    streamcore_stream_maxlen: int = Field(default=10_000, ge=100)
+
+    @field_validator("streamcore_log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("twitch_redirect_uri", "twitch_auth_url", "twitch_api_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return _check_url(value, _HTTP_SCHEMES)
+
+    @field_validator("twitch_eventsub_ws_url")
+    @classmethod
+    def _ws_url(cls, value: str) -> str:
+        return _check_url(value, _WS_SCHEMES)
+
+    @field_validator(
+        "redis_url", "database_url", "streamcore_admin_token", "token_encryption_key", mode="before"
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            _check_url(value.get_secret_value(), _REDIS_SCHEMES)
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            _check_url(value.get_secret_value(), _POSTGRES_SCHEMES)
+        return value
+
+    @field_validator("token_encryption_key")
+    @classmethod
+    def _fernet_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                Fernet(value.get_secret_value().encode())
+            except (ValueError, TypeError):
+                raise ValueError(
+                    "must be a Fernet key (32 url-safe base64 bytes); make one with "
+                    "`uv run python -c 'from cryptography.fernet import Fernet; "
+                    "print(Fernet.generate_key().decode())'`"
+                ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _admin_token_strength(self) -> Settings:
+        token = self.streamcore_admin_token
+        if token is not None and len(token.get_secret_value()) < 16:
+            raise ValueError("STREAMCORE_ADMIN_TOKEN must be at least 16 characters")
+        return self
+
+    # -- derived values -------------------------------------------------------------------
+
+    @property
+    def postgres_dsn(self) -> str | None:
+        """The PostgreSQL URL from DATABASE_URL, or built from POSTGRES_*; None for SQLite."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        if self.postgres_host:
+            password = self.postgres_password.get_secret_value()
+            auth = quote(self.postgres_user, safe="")
+            if password:
+                auth += ":" + quote(password, safe="")
+            return (
+                f"postgresql://{auth}@{self.postgres_host}:{self.postgres_port}/"
+                f"{quote(self.postgres_db, safe='')}"
+            )
+        return None
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.streamcore_data_dir / "streamcore.db"
+
+    @property
+    def redis_dsn(self) -> str | None:
+        return None if self.redis_url is None else self.redis_url.get_secret_value()
+
+    @property
+    def listens_beyond_loopback(self) -> bool:
+        return not is_loopback(self.streamcore_host)
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and `localhost`; anything else is reachable from outside."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced by `***`, safe for logs and error messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line naming the first bad variable and what is wrong, without echoing secrets."""
+    first = error.errors()[0]
+    location = [str(part) for part in first.get("loc", ()) if part != "__root__"]
+    message = first.get("msg", "invalid value").removeprefix("Value error, ")
+    if not location:
+        return f"Invalid configuration: {message}. Fix it in the environment or in .env."
+    variable = location[0].upper()
+    return f"Invalid setting {variable}: {message}. Fix it in the environment or in .env."
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment and `.env` once; raise ConfigError with a one-line message."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise ConfigError(describe_validation_error(error)) from None

@@ -1,0 +1,15 @@
+"""Errors raised by the store.
+
+StoreError (core.errors.StreamCoreError)
+ +-- MigrationError      a migration file failed to apply; the message names the file.
+"""
+
+from core.errors import StreamCoreError
+
+
+class StoreError(StreamCoreError):
+    """Root of every store error."""
+
+
+class MigrationError(StoreError):
+    """A numbered SQL file in db_infrastructure/migrations failed; fix it and restart."""

@@ -1,0 +1,142 @@
+"""The SQLite store: the embedded default at {STREAMCORE_DATA_DIR}/streamcore.db.
+
+aiosqlite runs the sqlite3 module on its own thread, so queries never block the event loop.
+WAL mode lets a second process (`streamcore workers`) read while the API process writes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+import aiosqlite
+
+from core.errors import BackendUnavailable
+from store.base import Store
+from store.errors import MigrationError
+from store.migrations import SCHEMA_VERSION_DDL, load_migrations
+
+
+def _statements(script: str) -> list[str]:
+    statements: list[str] = []
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip() and not all(
+        part.strip().startswith("--") for part in buffer.strip().splitlines()
+    ):
+        statements.append(buffer.strip())
+    return statements
+
+
+class SQLiteStore(Store):
+    name = "sqlite"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db: aiosqlite.Connection | None = None
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise RuntimeError("SQLiteStore used before connect()")
+        return self._db
+
+    async def connect(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = await aiosqlite.connect(self.path, isolation_level=None, timeout=30)
+            await self.db.execute("PRAGMA journal_mode=WAL")
+            await self.db.execute("PRAGMA busy_timeout=30000")
+        except (OSError, sqlite3.Error) as error:
+            raise BackendUnavailable(
+                f"Cannot open the SQLite database at {self.path} ({error}). "
+                "Fix STREAMCORE_DATA_DIR or its permissions."
+            ) from None
+        await self._migrate()
+
+    async def _migrate(self) -> None:
+        migrations = load_migrations()
+        # BEGIN IMMEDIATE takes the database write lock first, so a second process waits here
+        # and then sees the versions the first one recorded.
+        await self.db.execute("BEGIN IMMEDIATE")
+        try:
+            await self.db.execute(SCHEMA_VERSION_DDL)
+            async with self.db.execute("SELECT version FROM schema_version") as cursor:
+                applied = {row[0] for row in await cursor.fetchall()}
+            for migration in migrations:
+                if migration.version in applied:
+                    continue
+                try:
+                    for statement in _statements(migration.sql):
+                        await self.db.execute(statement)
+                except sqlite3.Error as error:
+                    raise MigrationError(f"Migration {migration.name} failed: {error}") from None
+                await self.db.execute(
+                    "INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)",
+                    (migration.version, migration.name, time.time()),
+                )
+            await self.db.execute("COMMIT")
+        except BaseException:
+            await self.db.execute("ROLLBACK")
+            raise
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    async def get(self, namespace: str, key: str) -> str | None:
+        async with self.db.execute(
+            "SELECT value FROM kv WHERE namespace = ? AND key = ? "
+            "AND (expires_at IS NULL OR expires_at > ?)",
+            (namespace, key, time.time()),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else str(row[0])
+
+    async def put(self, namespace: str, key: str, value: str, ttl_s: float | None = None) -> None:
+        now = time.time()
+        await self.db.execute(
+            "INSERT INTO kv (namespace, key, value, expires_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (namespace, key) DO UPDATE SET "
+            "value = excluded.value, expires_at = excluded.expires_at, "
+            "updated_at = excluded.updated_at",
+            (namespace, key, value, None if ttl_s is None else now + ttl_s, now),
+        )
+
+    async def take(self, namespace: str, key: str) -> str | None:
+        async with self.db.execute(
+            "DELETE FROM kv WHERE namespace = ? AND key = ? RETURNING value, expires_at",
+            (namespace, key),
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None or (row[1] is not None and row[1] <= time.time()):
+            return None
+        return str(row[0])
+
+    async def delete(self, namespace: str, key: str) -> bool:
+        cursor = await self.db.execute(
+            "DELETE FROM kv WHERE namespace = ? AND key = ?", (namespace, key)
+        )
+        return cursor.rowcount > 0
+
+    async def items(self, namespace: str) -> dict[str, str]:
+        now = time.time()
+        await self.db.execute(
+            "DELETE FROM kv WHERE namespace = ? AND expires_at <= ?", (namespace, now)
+        )
+        async with self.db.execute(
+            "SELECT key, value FROM kv WHERE namespace = ? ORDER BY key", (namespace,)
+        ) as cursor:
+            return {str(key): str(value) for key, value in await cursor.fetchall()}
+
+    async def schema_version(self) -> int:
+        async with self.db.execute("SELECT MAX(version) FROM schema_version") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0] or 0) if row else 0

@@ -16,7 +16,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialWithJitterBackoff
+from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -67,7 +67,9 @@ class RedisBus(Bus):
             decode_responses=True,
             socket_connect_timeout=2,
             health_check_interval=15,
-            retry=Retry(ExponentialWithJitterBackoff(cap=0.5, base=0.05), retries=1),
+            # No silent retries: a retried XREADGROUP whose first reply was lost would leave
+            # entries pending unseen. Errors surface as BusUnavailable and callers recover.
+            retry=Retry(NoBackoff(), retries=0),
         )
         self._groups: set[tuple[str, str, str]] = set()
 

@@ -1,0 +1,178 @@
+"""The bus contract, written once and run against every backend (memory and real Redis)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from bus import Bus, Message, Subscription
+
+
+async def next_message(subscription: Subscription, within: float = 5.0) -> Message:
+    return await asyncio.wait_for(subscription.get(), within)
+
+
+async def test_pattern_subscription_receives_matching_channels_only(bus: Bus) -> None:
+    async with bus.psubscribe("events:*") as subscription:
+        await bus.publish("other:x", "ignored")
+        await bus.publish("events:follow", '{"user":"a"}')
+        message = await next_message(subscription)
+    assert message.channel == "events:follow"
+    assert message.data == '{"user":"a"}'
+
+
+async def test_publish_reports_receivers(bus: Bus) -> None:
+    # Pub/sub is server-wide in Redis (not per database), so use channels nobody else uses.
+    prefix = f"contract-{uuid.uuid4().hex}"
+    assert await bus.publish(f"{prefix}:nobody", "x") == 0
+    async with bus.psubscribe(f"{prefix}:*") as subscription:
+        assert await bus.publish(f"{prefix}:one", "x") == 1
+        await next_message(subscription)
+
+
+async def test_subscription_queue_is_bounded_and_drops_oldest(bus: Bus) -> None:
+    async with bus.psubscribe("events:*", maxsize=3) as subscription:
+        for index in range(6):
+            await bus.publish("events:n", str(index))
+        # Let the Redis listener task catch up with what it was sent.
+        for _ in range(100):
+            if subscription.dropped >= 3:
+                break
+            await asyncio.sleep(0.02)
+        received = [(await next_message(subscription)).data for _ in range(3)]
+    assert subscription.dropped == 3
+    assert received == ["3", "4", "5"]
+
+
+async def test_consumer_group_delivers_each_entry_once_in_order(bus: Bus) -> None:
+    await bus.ensure_group("s", "g")
+    ids = [await bus.append("s", {"n": str(i)}, maxlen=100) for i in range(5)]
+    first = await bus.read_group("g", "c1", ["s"], count=3)
+    second = await bus.read_group("g", "c2", ["s"], count=10)
+    assert [e.fields["n"] for e in first + second] == ["0", "1", "2", "3", "4"]
+    assert [e.id for e in first + second] == ids
+    assert await bus.read_group("g", "c1", ["s"], count=10) == []
+
+
+async def test_each_group_sees_every_entry(bus: Bus) -> None:
+    await bus.ensure_group("s", "a")
+    await bus.ensure_group("s", "b")
+    await bus.append("s", {"n": "1"}, maxlen=100)
+    assert len(await bus.read_group("a", "c", ["s"])) == 1
+    assert len(await bus.read_group("b", "c", ["s"])) == 1
+
+
+async def test_group_created_at_end_skips_history(bus: Bus) -> None:
+    await bus.append("s", {"n": "old"}, maxlen=100)
+    await bus.ensure_group("s", "late", start_id="$")
+    await bus.append("s", {"n": "new"}, maxlen=100)
+    entries = await bus.read_group("late", "c", ["s"])
+    assert [e.fields["n"] for e in entries] == ["new"]
+
+
+async def test_ensure_group_is_idempotent(bus: Bus) -> None:
+    await bus.ensure_group("s", "g")
+    await bus.append("s", {"n": "1"}, maxlen=100)
+    await bus.read_group("g", "c", ["s"])
+    await bus.ensure_group("s", "g")
+    assert await bus.read_group("g", "c", ["s"]) == []
+
+
+async def test_read_group_blocks_until_an_entry_arrives(bus: Bus) -> None:
+    await bus.ensure_group("s", "g")
+
+    async def append_later() -> None:
+        await asyncio.sleep(0.1)
+        await bus.append("s", {"n": "late"}, maxlen=100)
+
+    task = asyncio.create_task(append_later())
+    entries = await bus.read_group("g", "c", ["s"], block_ms=1500)
+    await task
+    assert [e.fields["n"] for e in entries] == ["late"]
+
+
+async def test_read_group_block_times_out_empty(bus: Bus) -> None:
+    await bus.ensure_group("s", "g")
+    assert await bus.read_group("g", "c", ["s"], block_ms=50) == []
+
+
+async def test_read_group_over_several_streams(bus: Bus) -> None:
+    for stream in ("a", "b"):
+        await bus.ensure_group(stream, "g")
+    await bus.append("a", {"n": "a1"}, maxlen=100)
+    await bus.append("b", {"n": "b1"}, maxlen=100)
+    entries = await bus.read_group("g", "c", ["a", "b"])
+    assert sorted((e.stream, e.fields["n"]) for e in entries) == [("a", "a1"), ("b", "b1")]
+
+
+async def test_unacked_entries_stay_pending_until_acked(bus: Bus) -> None:
+    await bus.ensure_group("s", "g")
+    entry_id = await bus.append("s", {"n": "1"}, maxlen=100)
+    await bus.read_group("g", "c", ["s"])
+    pending = await bus.read_pending("g", "c", "s")
+    assert [e.id for e in pending] == [entry_id]
+    assert await bus.ack("s", "g", entry_id) == 1
+    assert await bus.read_pending("g", "c", "s") == []
+    assert await bus.ack("s", "g", entry_id) == 0
+
+
+async def test_stale_pending_entry_is_claimed_after_a_consumer_crash(bus: Bus) -> None:
+    await bus.ensure_group("s", "g")
+    entry_id = await bus.append("s", {"n": "1"}, maxlen=100)
+    await bus.read_group("g", "crashed", ["s"])
+    assert await bus.claim_stale("s", "g", "survivor", min_idle_ms=60_000) == []
+    await asyncio.sleep(0.06)
+    claimed = await bus.claim_stale("s", "g", "survivor", min_idle_ms=50)
+    assert [e.id for e in claimed] == [entry_id]
+    assert [e.id for e in await bus.read_pending("g", "survivor", "s")] == [entry_id]
+    assert await bus.read_pending("g", "crashed", "s") == []
+
+
+async def test_retention_is_bounded(bus: Bus) -> None:
+    for index in range(500):
+        await bus.append("s", {"n": str(index)}, maxlen=100)
+    entries = await bus.read_range("s")
+    # Trimming is approximate (`MAXLEN ~`), but bounded and always keeps the newest.
+    assert 100 <= len(entries) <= 250
+    assert entries[-1].fields["n"] == "499"
+
+
+async def test_range_reads_by_id(bus: Bus) -> None:
+    ids = [await bus.append("s", {"n": str(i)}, maxlen=100) for i in range(5)]
+    assert [e.id for e in await bus.read_range("s", ids[1], ids[3])] == ids[1:4]
+    assert [e.id for e in await bus.read_range("s", f"({ids[1]}")] == ids[2:]
+    assert [e.id for e in await bus.read_range("s", "-", "+", count=2)] == ids[:2]
+    assert await bus.read_range("missing") == []
+
+
+async def test_group_info_reports_pending_and_lag(bus: Bus) -> None:
+    assert await bus.group_info("s", "g") is None
+    await bus.ensure_group("s", "g")
+    for index in range(3):
+        await bus.append("s", {"n": str(index)}, maxlen=100)
+    await bus.read_group("g", "c", ["s"], count=1)
+    info = await bus.group_info("s", "g")
+    assert info is not None
+    assert (info.pending, info.lag) == (1, 2)
+
+
+async def test_set_if_absent_expires(bus: Bus) -> None:
+    assert await bus.set_if_absent("dedupe:1", "x", ttl_s=1) is True
+    assert await bus.set_if_absent("dedupe:1", "x", ttl_s=1) is False
+    await asyncio.sleep(1.2)
+    assert await bus.set_if_absent("dedupe:1", "x", ttl_s=1) is True
+
+
+async def test_delete_key_releases_it(bus: Bus) -> None:
+    assert await bus.set_if_absent("lock", "me", ttl_s=30)
+    await bus.delete_key("lock")
+    assert await bus.set_if_absent("lock", "other", ttl_s=30)
+
+
+@pytest.mark.parametrize("count", [1, 50])
+async def test_stream_ids_increase_strictly(bus: Bus, count: int) -> None:
+    ids = [await bus.append("s", {"n": str(i)}, maxlen=1000) for i in range(count)]
+    parsed = [tuple(int(p) for p in i.split("-")) for i in ids]
+    assert parsed == sorted(set(parsed))

@@ -115,3 +115,12 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         await backend.connect()
         stack.push_async_callback(backend.close)
         yield backend
+
+
+@pytest.fixture
+async def simulator() -> AsyncIterator[object]:
+    """A fresh Twitch simulator on a free port (`simulator.testing.run_simulator()` entered)."""
+    from simulator.testing import run_simulator
+
+    async with run_simulator() as sim:
+        yield sim

@@ -1,0 +1,73 @@
+"""The simulator's options: protocol timings, token lifetimes and the registered client.
+
+Defaults are Twitch's real values. Tests shorten the timers through `run_simulator(**options)`;
+the one knob that bends a protocol rule, `min_keepalive_s`, says so in its name and defaults to
+the real minimum of 10 s.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+#: Twitch's accepted range for `keepalive_timeout_seconds` (EventSub WebSocket reference).
+KEEPALIVE_MIN_S = 10
+KEEPALIVE_MAX_S = 600
+#: Twitch sends session_reconnect 30 s before it closes the old connection.
+RECONNECT_GRACE_S = 30.0
+#: User access tokens last about four hours; app tokens about 58 days (Twitch's examples).
+USER_TOKEN_LIFETIME_S = 14_400
+APP_TOKEN_LIFETIME_S = 5_011_271
+#: Device codes expire after 30 minutes and are polled every 5 s (Twitch's example response).
+DEVICE_CODE_LIFETIME_S = 1_800
+DEVICE_POLL_INTERVAL_S = 5.0
+#: RFC 8628: a client told `slow_down` must add 5 s to its polling interval.
+DEVICE_SLOW_DOWN_STEP_S = 5.0
+#: Authorization codes are single-use and short-lived (RFC 6749 recommends at most 10 min).
+AUTH_CODE_LIFETIME_S = 600
+#: Helix's token bucket: 800 points a minute in Twitch's example headers.
+RATELIMIT_PER_MINUTE = 800
+
+
+@dataclass
+class SimulatorConfig:
+    """Every option `run_simulator` and `streamcore simulate` accept."""
+
+    client_id: str = "simclient0000000000000000000000"
+    client_secret: str = "simsecret000000000000000000000"
+    redirect_uri: str = "http://localhost:8000/tokens/callback"
+    extra_redirect_uris: list[str] = field(default_factory=list)
+
+    token_lifetime_s: float = USER_TOKEN_LIFETIME_S
+    app_token_lifetime_s: float = APP_TOKEN_LIFETIME_S
+    auth_code_lifetime_s: float = AUTH_CODE_LIFETIME_S
+    device_code_lifetime_s: float = DEVICE_CODE_LIFETIME_S
+    device_poll_interval_s: float = DEVICE_POLL_INTERVAL_S
+    device_slow_down_step_s: float = DEVICE_SLOW_DOWN_STEP_S
+    #: None: a device code waits for approval (activation page or control API).
+    device_auto_approve_after_polls: int | None = None
+    authorize_as: str = "broadcaster"
+    authorize_deny: bool = False
+
+    #: TEST-ONLY lower bound for keepalive_timeout_seconds; Twitch's is 10.
+    min_keepalive_s: int = KEEPALIVE_MIN_S
+    #: None: Twitch's rule (the session's keepalive timeout). Set only to shorten tests.
+    subscribe_deadline_s: float | None = None
+    reconnect_grace_s: float = RECONNECT_GRACE_S
+    #: WebSocket Ping interval and how long a Pong may take before close 4002.
+    ping_interval_s: float = 10.0
+    ping_timeout_s: float = 10.0
+    #: During a reconnect, notifications sent on the old socket after session_reconnect are
+    #: sent again on the new socket after its welcome (same message_id), as production may.
+    reconnect_overlap_duplicates: bool = True
+
+    ratelimit_per_minute: int = RATELIMIT_PER_MINUTE
+
+    def __post_init__(self) -> None:
+        if self.authorize_as not in ("broadcaster", "moderator", "bot"):
+            raise ValueError("authorize_as must be 'broadcaster', 'moderator' or 'bot'")
+        if not 1 <= self.min_keepalive_s <= KEEPALIVE_MIN_S:
+            raise ValueError(f"min_keepalive_s must be from 1 to {KEEPALIVE_MIN_S}")
+
+    @property
+    def redirect_uris(self) -> list[str]:
+        return [self.redirect_uri, *self.extra_redirect_uris]

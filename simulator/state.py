@@ -1,0 +1,297 @@
+"""The whole simulated Twitch in one object: users, OAuth, sessions, subscriptions, delivery.
+
+Routes and socket loops call into SimulatorState and hold no state of their own; tests can
+inspect it directly through `sim.state`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from simulator import wire
+from simulator.config import SimulatorConfig
+from simulator.errors import ControlError
+from simulator.events import SUPPORTED_TYPES, apply_field_strings, generate_event
+from simulator.oauth import OAuthRegistry
+from simulator.ratelimit import RateLimiter
+from simulator.sessions import CLOSE_CODES, DISCONNECTED_STATUS, Session
+from simulator.subscriptions import REVOCATION_STATUSES, Subscription, SubscriptionRegistry
+from simulator.users import OTHER_CHANNELS, SimUser, default_role_users
+
+logger = logging.getLogger("streamcore.simulator")
+
+
+class SimulatorState:
+    """Everything the simulator knows; shared by the HTTP routes and the WebSocket loops."""
+
+    def __init__(self, config: SimulatorConfig) -> None:
+        self.config = config
+        self.users: dict[str, SimUser] = default_role_users()
+        self.users_by_id: dict[str, SimUser] = {
+            u.id: u for u in [*self.users.values(), *OTHER_CHANNELS]
+        }
+        broadcaster = self.users["broadcaster"].id
+        #: channel id -> ids of its moderators.
+        self.moderators: dict[str, set[str]] = {
+            broadcaster: {self.users["moderator"].id, self.users["bot"].id}
+        }
+        self.authorize_as = config.authorize_as
+        self.authorize_deny = config.authorize_deny
+        self.oauth = OAuthRegistry(config, login_of=self.login_of)
+        self.subscriptions = SubscriptionRegistry(
+            user_exists=lambda user_id: user_id in self.users_by_id,
+            moderates=lambda user_id, channel: user_id in self.moderators.get(channel, set()),
+            has_authorized=self.oauth.has_authorized,
+        )
+        self.ratelimits = RateLimiter(config.ratelimit_per_minute)
+        self.sessions: dict[str, Session] = {}
+        #: reconnect token -> id of the session that was told to move.
+        self.reconnect_tokens: dict[str, str] = {}
+        #: Timers (reconnect grace) owned by the app's lifespan, cancelled at shutdown.
+        self.background: set[asyncio.Task[None]] = set()
+
+    # -- background timers -----------------------------------------------------------------
+
+    def spawn(self, coroutine: Any) -> None:
+        """Run a timer the app's lifespan cancels at shutdown; failures are logged."""
+        task: asyncio.Task[None] = asyncio.create_task(coroutine)
+        self.background.add(task)
+        task.add_done_callback(self._timer_done)
+
+    def _timer_done(self, task: asyncio.Task[None]) -> None:
+        self.background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("simulator timer failed", exc_info=task.exception())
+
+    async def aclose(self) -> None:
+        for task in list(self.background):
+            task.cancel()
+        await asyncio.gather(*self.background, return_exceptions=True)
+
+    # -- users -----------------------------------------------------------------------------
+
+    def login_of(self, user_id: str) -> str:
+        user = self.users_by_id.get(user_id)
+        return user.login if user else user_id
+
+    def role_user(self, role: str) -> SimUser:
+        if role not in self.users:
+            raise ControlError(400, "user must be 'broadcaster', 'moderator' or 'bot'")
+        return self.users[role]
+
+    def issue_token(
+        self,
+        user: str = "broadcaster",
+        scopes: list[str] | None = None,
+        expires_in: float | None = None,
+    ) -> dict[str, Any]:
+        """A user token minted without the browser dance (tests, demo mode)."""
+        sim_user = self.role_user(user)
+        granted = tuple(scopes) if scopes is not None else sim_user.default_scopes
+        return self.oauth.issue_user_token(self.config.client_id, sim_user.id, granted, expires_in)
+
+    # -- sessions --------------------------------------------------------------------------
+
+    def open_session(self, keepalive_s: int, ws_base_url: str) -> Session:
+        session = Session(keepalive_timeout_s=keepalive_s, ws_base_url=ws_base_url)
+        self.sessions[session.id] = session
+        return session
+
+    def session(self, session_id: str) -> Session:
+        session = self.sessions.get(session_id)
+        if session is None:
+            raise ControlError(404, f"no session {session_id!r}; GET /control/sessions lists them")
+        return session
+
+    def open_session_or_none(self, session_id: str) -> Session | None:
+        session = self.sessions.get(session_id)
+        return session if session is not None and session.is_open else None
+
+    def session_closed(self, session: Session, code: int | None, by_server: bool) -> None:
+        """The socket is gone: disable what it held, unless a reconnect may still take it."""
+        session.status = "closed"
+        session.close_code = code
+        session.disconnected_at = wire.rfc3339_nano()
+        if session.reconnect_token is not None and session.successor_id is None:
+            return  # the grace timer decides: the client may still connect to reconnect_url
+        status = CLOSE_CODES[code][1] if by_server and code in CLOSE_CODES else DISCONNECTED_STATUS
+        dropped = self.subscriptions.disable_session(session.id, status)
+        if dropped:
+            logger.info(
+                "session %s closed (%s): %d subscriptions now %s",
+                session.id,
+                code,
+                len(dropped),
+                status,
+            )
+
+    # -- reconnect -------------------------------------------------------------------------
+
+    def begin_reconnect(self, session: Session) -> str:
+        """Send session_reconnect; returns the reconnect URL the client must open."""
+        if session.status != "connected":
+            raise ControlError(
+                409,
+                f"session {session.id} is {session.status}; "
+                "only a connected session can be told to reconnect",
+            )
+        token = secrets.token_urlsafe(24)
+        self.reconnect_tokens[token] = session.id
+        session.reconnect_token = token
+        url = f"{session.ws_base_url}?reconnect={token}"
+        session.send(json.dumps(wire.session_reconnect(session.id, session.connected_at, url)))
+        session.status = "reconnecting"
+        return url
+
+    def reconnect(self, session_id: str) -> str:
+        """Control API: send session_reconnect and start the grace timer."""
+        session = self.session(session_id)
+        url = self.begin_reconnect(session)
+        self.spawn(self._reconnect_grace(session))
+        return url
+
+    async def _reconnect_grace(self, session: Session) -> None:
+        await asyncio.sleep(self.config.reconnect_grace_s)
+        self.reconnect_grace_expired(session)
+
+    def claim_reconnect(self, token: str) -> Session | None:
+        """The old session a reconnect URL points to, or None if it is invalid or used."""
+        old_id = self.reconnect_tokens.pop(token, None)
+        old = self.sessions.get(old_id or "")
+        if old is None or old.successor_id is not None:
+            return None
+        return old
+
+    def complete_reconnect(self, old: Session, new: Session) -> None:
+        """Called once the new socket has its welcome: subscriptions move, overlap replays."""
+        old.successor_id = new.id
+        moved = self.subscriptions.move(old.id, new)
+        if moved:
+            new.subscribe_deadline = None
+        if self.config.reconnect_overlap_duplicates:
+            for text in old.sent_while_reconnecting:
+                new.send(text)
+        old.sent_while_reconnecting.clear()
+
+    def reconnect_grace_expired(self, old: Session) -> None:
+        """The grace time is over: the URL stops working; an unmoved session fails."""
+        if old.reconnect_token is not None:
+            self.reconnect_tokens.pop(old.reconnect_token, None)
+            old.reconnect_token = None  # no reconnect can take the subscriptions any more
+        if old.successor_id is not None:
+            if old.is_open:
+                old.request_close(4004)
+            return
+        if old.is_open:
+            old.request_close(4004)
+        else:
+            self.subscriptions.disable_session(old.id, CLOSE_CODES[4004][1])
+
+    # -- delivery --------------------------------------------------------------------------
+
+    def deliver(self, sub: Subscription, event: dict[str, Any], age_s: float = 0.0) -> str | None:
+        """Send one notification for `sub`; the message id, or None if nothing was sent."""
+        session = self.sessions.get(sub.session_id)
+        if session is None:
+            return None
+        timestamp_ns = time.time_ns() - int(age_s * 1_000_000_000)
+        message = wire.notification(sub.in_message(), event, timestamp_ns=timestamp_ns)
+        message_id = message["metadata"]["message_id"]
+        return message_id if session.send_notification(message_id, json.dumps(message)) else None
+
+    def deliver_once(
+        self,
+        sub_type: str,
+        version: str,
+        condition: Mapping[str, str] | None,
+        overrides: Mapping[str, Any],
+        assignments: Mapping[str, str],
+        age_s: float,
+    ) -> list[str]:
+        """One occurrence of an event, sent to every matching enabled subscription.
+
+        Subscriptions with the same condition receive the same event (each with its own
+        message id), generated from that condition, as Twitch sends them.
+        """
+        events: dict[str, dict[str, Any]] = {}
+        message_ids = []
+        for sub in self.subscriptions.matching(sub_type, version, condition):
+            key = json.dumps(sub.condition, sort_keys=True)
+            if key not in events:
+                event = generate_event(sub_type, version, sub.condition, overrides)
+                events[key] = apply_field_strings(event, assignments)
+            message_id = self.deliver(sub, events[key], age_s)
+            if message_id is not None:
+                message_ids.append(message_id)
+        return message_ids
+
+    async def trigger(
+        self,
+        sub_type: str,
+        version: str | None = None,
+        event: Mapping[str, Any] | None = None,
+        count: int = 1,
+        rate: float | None = None,
+        condition: Mapping[str, str] | None = None,
+        assignments: Mapping[str, str] | None = None,
+        age_s: float = 0.0,
+    ) -> dict[str, Any]:
+        """Fire `count` events, `rate` per second (None: all at once)."""
+        if sub_type not in SUPPORTED_TYPES:
+            raise ControlError(400, f"unknown subscription type {sub_type!r}")
+        version = version or SUPPORTED_TYPES[sub_type]
+        if version != SUPPORTED_TYPES[sub_type]:
+            raise ControlError(
+                400, f"{sub_type} is simulated in version {SUPPORTED_TYPES[sub_type]} only"
+            )
+        if count < 1 or (rate is not None and rate <= 0):
+            raise ControlError(400, "count must be at least 1 and rate above 0")
+        message_ids: list[str] = []
+        for index in range(count):
+            if rate is not None and index:
+                await asyncio.sleep(1 / rate)
+            message_ids += self.deliver_once(
+                sub_type, version, condition, event or {}, assignments or {}, age_s
+            )
+        return {"delivered": len(message_ids), "message_ids": message_ids}
+
+    def duplicate(self, session_id: str | None, message_id: str | None) -> dict[str, Any]:
+        """Send a notification again with the same message id, on the session now holding it."""
+        sessions = [self.session(session_id)] if session_id else list(self.sessions.values())
+        for session in sessions:
+            for sent_id, text in reversed(session.recent):
+                if message_id in (None, sent_id):
+                    target = session
+                    while target.successor_id is not None:
+                        target = self.sessions[target.successor_id]
+                    if not target.send(text):
+                        raise ControlError(409, f"session {target.id} cannot receive messages now")
+                    return {"delivered": 1, "message_ids": [sent_id], "session_id": target.id}
+        raise ControlError(404, "no notification to duplicate; trigger one first")
+
+    def revoke_subscription(self, sub_id: str, status: str) -> dict[str, Any]:
+        if status not in REVOCATION_STATUSES:
+            raise ControlError(400, f"status must be one of {', '.join(REVOCATION_STATUSES)}")
+        try:
+            sub = self.subscriptions.revoke(sub_id, status)
+        except KeyError:
+            raise ControlError(404, f"no subscription {sub_id!r}") from None
+        session = self.sessions.get(sub.session_id)
+        sent = session is not None and session.send(json.dumps(wire.revocation(sub.in_message())))
+        return {"subscription": sub.public(), "delivered": bool(sent)}
+
+    def revoke_user(self, user_id: str) -> dict[str, Any]:
+        """The user disconnects the app: tokens die and their subscriptions are revoked."""
+        tokens = self.oauth.revoke_user(user_id)
+        revoked = [
+            self.revoke_subscription(sub.id, "authorization_revoked")["subscription"]["id"]
+            for sub in list(self.subscriptions.by_id.values())
+            if sub.user_id == user_id and sub.enabled
+        ]
+        return {"tokens": tokens, "revoked_subscriptions": revoked}

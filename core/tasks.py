@@ -39,7 +39,17 @@ class TaskSupervisor:
             raise RuntimeError(f"a task named {name!r} is already running")
         task = asyncio.create_task(self._guard(name, coroutine), name=name)
         self._tasks[name] = task
+        task.add_done_callback(lambda done: self._finished(name, done, coroutine))
         return task
+
+    def _finished(
+        self, name: str, task: asyncio.Task[Any], coroutine: Coroutine[Any, Any, Any]
+    ) -> None:
+        # A task cancelled before its first step never awaited its coroutine; closing it
+        # avoids a "never awaited" warning (and is a no-op for a finished coroutine).
+        coroutine.close()
+        if self._tasks.get(name) is task:
+            del self._tasks[name]
 
     async def _guard(self, name: str, coroutine: Coroutine[Any, Any, Any]) -> Any:
         try:
@@ -50,8 +60,6 @@ class TaskSupervisor:
             self.failures[name] = f"{type(error).__name__}: {error}"
             logger.exception("Task %s failed", name)
             return None
-        finally:
-            self._tasks.pop(name, None)
 
     def running(self) -> list[str]:
         return sorted(self._tasks)
@@ -59,11 +67,15 @@ class TaskSupervisor:
     async def cancel(self, name: str) -> None:
         task = self._tasks.get(name)
         if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            await _cancel_and_wait(task)
 
     async def cancel_all(self) -> None:
-        tasks = list(self._tasks.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*(_cancel_and_wait(t) for t in list(self._tasks.values())))
+
+
+async def _cancel_and_wait(task: asyncio.Task[Any]) -> None:
+    """Cancel until the task is done. A library that swallows one CancelledError (some client
+    libraries do while a command is in flight) must not hang the shutdown."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=1.0)

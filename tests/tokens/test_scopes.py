@@ -1,0 +1,69 @@
+"""The readiness check run before the system starts: missing scopes give the 401 body."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from bus.base import Bus
+from store.base import Store
+from tests.tokens.conftest import make_manager, seed_token, settings_for
+from tokens.constants import STATE_NAMESPACE
+from tokens.scopes import check_ready, union_scopes
+
+REQUIRED = ["bits:read", "channel:read:subscriptions", "moderator:read:followers"]
+
+
+def test_scopes_are_the_sorted_union_of_every_group() -> None:
+    assert union_scopes(["b:x", "a:x"], [], ["a:x", "c:x"]) == ["a:x", "b:x", "c:x"]
+
+
+async def test_missing_scopes_give_the_401_body_with_a_link_and_log_it(
+    sim: Any,
+    store: Store,
+    memory_bus: Bus,
+    http: httpx.AsyncClient,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    await seed_token(sim, store, ["bits:read"])
+    manager = make_manager(settings_for(sim, tmp_path), store, memory_bus, http, REQUIRED)
+    await manager.start()
+    assert manager.state == "ok"
+    assert manager.missing_scopes() == ["channel:read:subscriptions", "moderator:read:followers"]
+
+    with caplog.at_level(logging.WARNING, logger="streamcore.tokens"):
+        body = await check_ready(manager)
+
+    assert body is not None
+    assert body["status"] == "auth_required"
+    assert body["missing_scopes"] == ["channel:read:subscriptions", "moderator:read:followers"]
+    query = parse_qs(urlsplit(body["auth_url"]).query)
+    assert query["scope"] == [" ".join(REQUIRED)]
+    assert await store.get(STATE_NAMESPACE, query["state"][0]) is not None  # a usable link
+    assert any(body["auth_url"] in r.getMessage() for r in caplog.records)
+
+
+async def test_ready_when_every_required_scope_is_granted(
+    sim: Any, store: Store, memory_bus: Bus, http: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    await seed_token(sim, store, REQUIRED)
+    manager = make_manager(settings_for(sim, tmp_path), store, memory_bus, http, REQUIRED)
+    await manager.start()
+    assert await check_ready(manager) is None
+
+
+async def test_without_any_token_every_required_scope_is_missing(
+    sim: Any, store: Store, memory_bus: Bus, http: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    manager = make_manager(settings_for(sim, tmp_path), store, memory_bus, http, REQUIRED)
+    await manager.start()
+    body = await check_ready(manager)
+    assert body is not None
+    assert body["missing_scopes"] == REQUIRED
+    assert body["auth_url"].startswith(sim.auth_url)

@@ -1,0 +1,174 @@
+"""HTTP routes of the tokens package: authorization link, OAuth callback, device flow, revoke.
+
+Errors answer `{"error": <code>, "message": <what to do>}`; the callback answers browsers (whose
+Accept names text/html) with a small page instead, and JSON to clients that ask for it.
+"""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from core.access import AdminRequired
+from tokens.errors import (
+    InvalidOAuthState,
+    OAuthError,
+    TokenError,
+    TwitchAppNotConfigured,
+    TwitchUnreachable,
+)
+from tokens.manager import TokenManager
+from tokens.pages import render_page
+
+router = APIRouter(prefix="/tokens", tags=["tokens"])
+
+START_AGAIN = ("/tokens/authorize", "Start again on Twitch")
+
+
+def get_token_manager(request: Request) -> TokenManager:
+    """FastAPI dependency: the process's TokenManager (503 until the lifespan built it)."""
+    manager = getattr(getattr(request.app.state, "runtime", None), "tokens", None)
+    if manager is None:
+        raise HTTPException(503, "StreamCore is still starting; retry in a moment.")
+    return manager
+
+
+TokenManagerDep = Annotated[TokenManager, Depends(get_token_manager)]
+
+
+def _status_for(error: TokenError) -> tuple[int, str]:
+    if isinstance(error, TwitchAppNotConfigured):
+        return 503, "twitch_not_configured"
+    if isinstance(error, InvalidOAuthState):
+        return 400, "invalid_state"
+    if isinstance(error, OAuthError):
+        return 400, "twitch_refused"
+    if isinstance(error, TwitchUnreachable):
+        return 502, "twitch_unreachable"
+    return 400, "token_error"
+
+
+def _error_json(error: TokenError) -> JSONResponse:
+    status, code = _status_for(error)
+    return JSONResponse({"error": code, "message": str(error)}, status_code=status)
+
+
+def _wants_html(request: Request) -> bool:
+    return "text/html" in request.headers.get("accept", "")
+
+
+def _wants_json(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+def _callback_error(request: Request, status: int, code: str, message: str) -> Response:
+    if _wants_html(request):
+        page = render_page("Not connected", message, START_AGAIN)
+        return HTMLResponse(page, status_code=status)
+    return JSONResponse({"error": code, "message": message}, status_code=status)
+
+
+@router.get("", summary="Token status (never the token itself)")
+async def token_status(manager: TokenManagerDep, _: AdminRequired) -> dict[str, Any]:
+    return await manager.fresh_status()
+
+
+@router.get("/link", summary="A Twitch authorization link for the scopes StreamCore needs")
+async def link(manager: TokenManagerDep, _: AdminRequired) -> Response:
+    try:
+        return JSONResponse(await manager.auth_link())
+    except TokenError as error:
+        return _error_json(error)
+
+
+@router.get("/authorize", summary="Send the browser to Twitch with a fresh authorization link")
+async def authorize(manager: TokenManagerDep, _: AdminRequired) -> Response:
+    try:
+        return RedirectResponse((await manager.auth_link())["auth_url"], status_code=303)
+    except TokenError as error:
+        return _error_json(error)
+
+
+@router.get("/callback", summary="Where Twitch sends the browser back after authorization")
+async def callback(
+    request: Request,
+    manager: TokenManagerDep,
+    code: str | None = None,
+    state: str | None = None,
+    error: str | None = None,
+    error_description: str | None = None,
+) -> Response:
+    if error:
+        with suppress(InvalidOAuthState):
+            await manager.consume_state(state)  # the link is spent either way
+        if error == "access_denied":
+            message = (
+                "You declined the authorization on Twitch, so StreamCore is not connected. "
+                "To connect it, start again and choose Authorize."
+            )
+        else:
+            message = (
+                f"Twitch reported an error ({error}: {error_description or 'no details'}); "
+                "StreamCore is not connected. Start again."
+            )
+        return _callback_error(request, 400, error, message)
+    if not code:
+        try:
+            await manager.consume_state(state)
+        except InvalidOAuthState as problem:
+            return _callback_error(request, 400, "invalid_state", str(problem))
+        message = "Twitch sent no authorization code; nothing was stored. Start again."
+        return _callback_error(request, 400, "missing_code", message)
+    try:
+        token = await manager.complete_authorization(code, state)
+    except TokenError as problem:
+        status, error_code = _status_for(problem)
+        message = str(problem)
+        if isinstance(problem, OAuthError):
+            message = (
+                f"Twitch rejected the authorization code ({problem.message}); it may have been "
+                "used already or expired. Nothing was stored. Start again at /tokens/link."
+            )
+        return _callback_error(request, status, error_code, message)
+    message = f"Connected as {token.login}. You can close this tab."
+    if _wants_json(request):
+        return JSONResponse(
+            {
+                "status": "connected",
+                "login": token.login,
+                "user_id": token.user_id,
+                "scopes": token.scopes,
+                "message": message,
+            }
+        )
+    return HTMLResponse(render_page("Connected", message))
+
+
+@router.post("/device", summary="Start the device code flow (for machines without a browser)")
+async def start_device_flow(
+    request: Request, manager: TokenManagerDep, _: AdminRequired
+) -> Response:
+    try:
+        flow, finish = await manager.begin_device_flow()
+    except TokenError as error:
+        return _error_json(error)
+    request.app.state.runtime.tasks.spawn(f"tokens.device.{flow.id}", finish)
+    return JSONResponse(flow.public())
+
+
+@router.get("/device/{flow_id}", summary="Progress of a device flow started here")
+async def device_flow_status(flow_id: str, manager: TokenManagerDep, _: AdminRequired) -> Response:
+    flow = manager.device_flows.get(flow_id)
+    if flow is None:
+        message = "No such device flow (they are forgotten after a while); start a new one."
+        return JSONResponse({"error": "not_found", "message": message}, status_code=404)
+    return JSONResponse(flow.public())
+
+
+@router.delete("", summary="Revoke the token at Twitch and delete it")
+async def revoke(manager: TokenManagerDep, _: AdminRequired) -> dict[str, Any]:
+    return await manager.revoke()

@@ -1,0 +1,47 @@
+"""Which scopes StreamCore asks for, and the readiness check run before the system starts."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from tokens.errors import TokenError
+
+if TYPE_CHECKING:
+    from tokens.manager import TokenManager
+
+logger = logging.getLogger("streamcore.tokens")
+
+#: Scopes StreamCore itself needs whatever workers run: none (the workers' union is enough;
+#: reading the token's own user through /helix/users needs no scope).
+CORE_SCOPES: tuple[str, ...] = ()
+
+
+def union_scopes(*groups: Iterable[str]) -> list[str]:
+    """Every scope named in any group, once, sorted (so links and logs are stable)."""
+    return sorted({scope for group in groups for scope in group if scope})
+
+
+def missing_scopes(required: Iterable[str], granted: Iterable[str] | None) -> list[str]:
+    return sorted(set(required) - set(granted or ()))
+
+
+async def check_ready(manager: TokenManager) -> dict[str, Any] | None:
+    """None when the token exists and carries every required scope; otherwise the HTTP 401 body
+    for `POST /system/start`: {"status": "auth_required", "auth_url", "missing_scopes"}.
+
+    The link is logged as well, so a user who reads logs rather than the dashboard finds it.
+    """
+    missing = manager.missing_scopes()
+    if manager.state == "ok" and not missing:
+        return None
+    try:
+        auth_url: str | None = (await manager.auth_link())["auth_url"]
+    except TokenError as error:  # TWITCH_CLIENT_ID unset: say so instead of a link
+        auth_url = None
+        logger.warning("Cannot start: Twitch authorization needed, but %s", error)
+    else:
+        reason = f"missing scopes {', '.join(missing)}" if missing else manager.reason
+        logger.warning("Cannot start: Twitch authorization needed (%s). Open %s", reason, auth_url)
+    return {"status": "auth_required", "auth_url": auth_url, "missing_scopes": missing}

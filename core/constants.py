@@ -34,3 +34,29 @@ MAX_MESSAGE_AGE_S = 10 * 60
 
 #: Default length kept in each eventsub:{type} stream: hours of a busy channel, a few MB.
 EVENTSUB_STREAM_MAXLEN = 10_000
+
+# -- workers -----------------------------------------------------------------------------------
+
+#: Consumer group of one worker on every stream it reads. One group per worker means every
+#: worker sees every event it subscribed to; processes running the same worker share the group
+#: and so split the load.
+WORKER_GROUP = "worker:{worker}"
+
+#: Durable stream of the entries a worker gave up on (after max_retries), kept for inspection
+#: and `streamcore workers replay <worker>`. Fields: the original entry's fields plus
+#: source_stream, source_id, error, attempts, dead_lettered_at.
+DEADLETTER_STREAM = "deadletter:{worker}"
+
+#: Dead letters kept per worker: far more than a healthy worker ever produces, small in memory.
+DEADLETTER_MAXLEN = 1_000
+
+#: Durable stream a replay writes dead letters back into. Only that worker's group reads it, so
+#: a replay never makes the other workers handle an event twice.
+WORKER_REPLAY_STREAM = "replay:{worker}"
+
+#: Store namespace of a worker's own key-value state (`self.state`).
+WORKER_STATE_NAMESPACE = "worker_state:{worker}"
+
+#: Store namespace holding, per worker, the id of the newest dead letter already replayed, so a
+#: replay sends each dead letter once and status counts only those not yet replayed.
+WORKER_DEADLETTER_CURSORS = "worker_deadletters"

@@ -1,0 +1,201 @@
+"""The runtime on every bus backend: order, retries, dead letters, replay, timeout, isolation."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from bus.errors import BusUnavailable
+from bus.memory import MemoryBus
+from tests.workers.testkit import append_event, captured_events, eventually, running_workers
+from workers.base import BaseWorker
+
+ONLINE = {"type": "stream.online", "version": "1", "condition": {"broadcaster_user_id": "1"}}
+OFFLINE = {"type": "stream.offline", "version": "1", "condition": {"broadcaster_user_id": "1"}}
+
+
+def recorder(name: str, seen: list[Any], subscriptions: list[dict[str, Any]] = [ONLINE]):  # noqa: B006
+    class Recorder(BaseWorker):
+        def get_subscriptions(self, broadcaster_id, moderator_id):
+            return subscriptions
+
+        async def handle(self, event_type, payload):
+            seen.append((event_type, payload["event"]["n"]))
+
+    Recorder.name = name
+    return Recorder
+
+
+async def test_a_worker_sees_each_types_events_in_the_order_they_were_written(bus, sqlite_store):
+    # Each type is its own durable stream, so order is guaranteed per type; across types the
+    # runtime sorts each batch by entry id, which is best effort within a millisecond.
+    seen: list[Any] = []
+    worker = recorder("ordered", seen, [ONLINE, OFFLINE])
+    async with running_workers(bus, sqlite_store, [worker]):
+        expected = []
+        for n in range(30):
+            event_type = "stream.online" if n % 3 else "stream.offline"
+            await append_event(bus, event_type, {"n": n})
+            expected.append((event_type, n))
+        await eventually(lambda: len(seen) == 30, what="30 events")
+    for event_type in ("stream.online", "stream.offline"):
+        assert [n for t, n in seen if t == event_type] == [
+            n for t, n in expected if t == event_type
+        ]
+    assert sorted(seen) == sorted(expected)
+
+
+async def test_failing_handler_is_retried_then_dead_lettered_then_replayed(bus, sqlite_store):
+    attempts: list[int] = []
+    handled: list[int] = []
+    broken = {"yes": True}
+
+    class Flaky(BaseWorker):
+        name = "flaky"
+        max_retries = 2
+        retry_delay_s = 0.01
+
+        def get_subscriptions(self, broadcaster_id, moderator_id):
+            return [ONLINE]
+
+        async def handle(self, event_type, payload):
+            n = payload["event"]["n"]
+            attempts.append(n)
+            if broken["yes"] and n == 1:
+                raise ValueError("cannot handle event 1")
+            handled.append(n)
+
+    async with running_workers(bus, sqlite_store, [Flaky]) as runtime:
+        await append_event(bus, "stream.online", {"n": 1})
+        await append_event(bus, "stream.online", {"n": 2})
+        await eventually(lambda: handled == [2], what="event 2 handled after 1 gave up")
+        assert attempts == [1, 1, 1, 2]  # first try + max_retries, then the next event
+        [status] = await runtime.status()
+        assert status["failed"] == 3
+        assert status["handled"] == 1
+        assert status["dead_letters"] == 1
+        assert status["pending"] == 0  # the dead-lettered entry was acked
+
+        broken["yes"] = False
+        assert await runtime.replay("flaky") == 1
+        await eventually(lambda: handled == [2, 1], what="the replayed event")
+        [status] = await runtime.status()
+        assert status["dead_letters"] == 0
+        assert await runtime.replay("flaky") == 0  # each dead letter is replayed once
+
+
+async def test_a_handler_exceeding_its_timeout_counts_as_failed(bus, sqlite_store):
+    class Sleepy(BaseWorker):
+        name = "sleepy"
+        max_retries = 0
+        handle_timeout_s = 0.2
+
+        def get_subscriptions(self, broadcaster_id, moderator_id):
+            return [ONLINE]
+
+        async def handle(self, event_type, payload):
+            await asyncio.sleep(30)
+
+    async with running_workers(bus, sqlite_store, [Sleepy]) as runtime:
+        await append_event(bus, "stream.online", {"n": 1})
+
+        statuses: list[dict[str, Any]] = []
+
+        async def dead_lettered() -> bool:
+            statuses[:] = await runtime.status()
+            return statuses[0]["dead_letters"] == 1
+
+        for _ in range(500):
+            if await dead_lettered():
+                break
+            await asyncio.sleep(0.02)
+        assert statuses[0]["dead_letters"] == 1
+        assert statuses[0]["failed"] == 1
+        assert "handle_timeout_s=0.2" in statuses[0]["last_error"]
+
+
+async def test_a_slow_worker_does_not_delay_another_workers_emits(bus, sqlite_store):
+    slow_started: list[int] = []
+    slow_finished: list[int] = []
+
+    class Slow(BaseWorker):
+        name = "slow"
+
+        def get_subscriptions(self, broadcaster_id, moderator_id):
+            return [ONLINE]
+
+        async def handle(self, event_type, payload):
+            slow_started.append(payload["event"]["n"])
+            await asyncio.sleep(10)
+            slow_finished.append(payload["event"]["n"])
+
+    class Fast(BaseWorker):
+        name = "fast"
+
+        def get_subscriptions(self, broadcaster_id, moderator_id):
+            return [ONLINE]
+
+        async def handle(self, event_type, payload):
+            await self.emit("fast.done", {"n": payload["event"]["n"]})
+
+    async with (
+        captured_events(bus) as events,
+        running_workers(bus, sqlite_store, [Slow, Fast]),
+    ):
+        for n in range(5):
+            await append_event(bus, "stream.online", {"n": n})
+        await eventually(lambda: len(events) == 5, what="the fast worker's 5 emits")
+        assert [e["data"]["n"] for e in events] == [0, 1, 2, 3, 4]
+        assert slow_started == [0]
+        assert slow_finished == []  # still asleep on its first event
+
+
+class OutageBus(MemoryBus):
+    """A memory bus whose reads and acks fail while `down` is set (Redis restarting)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+        self.refused = 0
+
+    def _check(self) -> None:
+        if self.down:
+            self.refused += 1
+            raise BusUnavailable("Redis is unavailable (test outage); retry later")
+
+    async def read_group(self, *args: Any, **kwargs: Any) -> Any:
+        self._check()
+        return await super().read_group(*args, **kwargs)
+
+    async def ack(self, *args: Any, **kwargs: Any) -> Any:
+        self._check()
+        return await super().ack(*args, **kwargs)
+
+
+async def test_consumer_loop_survives_a_bus_outage_without_losing_or_repeating(sqlite_store):
+    bus = OutageBus()
+    seen: list[Any] = []
+    outage_during_handle = {"done": False}
+
+    class Survivor(BaseWorker):
+        name = "survivor"
+
+        def get_subscriptions(self, broadcaster_id, moderator_id):
+            return [ONLINE]
+
+        async def handle(self, event_type, payload):
+            seen.append(payload["event"]["n"])
+            if not outage_during_handle["done"]:
+                outage_during_handle["done"] = True
+                bus.down = True  # the ack right after this handle fails
+
+    async with running_workers(bus, sqlite_store, [Survivor]) as runtime:
+        await append_event(bus, "stream.online", {"n": 1})
+        await eventually(lambda: bus.refused >= 3, what="the loop hitting the outage")
+        await append_event(bus, "stream.online", {"n": 2})
+        bus.down = False
+        await eventually(lambda: seen == [1, 2], what="both events after the outage")
+        [status] = await runtime.status()
+        assert status["pending"] == 0
+        assert status["state"] == "running"
+    assert seen == [1, 2]

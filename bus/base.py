@@ -8,6 +8,7 @@ Two backends implement it, one per file: `bus.memory` (in-process, the embedded 
   group sees every entry once; an entry stays pending until acked and can be claimed by another
   consumer once it has been idle long enough (the first consumer crashed).
 - `set_if_absent`: `SET key value NX EX ttl`, for de-duplication.
+- `append_unique`: set-if-absent and append as one step (exactly-once hand-off of a message).
 """
 
 from __future__ import annotations
@@ -138,6 +139,30 @@ class Bus(ABC):
     @abstractmethod
     async def delete_key(self, key: str) -> None:
         """Remove a key set by `set_if_absent` (used to release locks)."""
+
+    @abstractmethod
+    async def append_unique(
+        self, stream: str, fields: dict[str, str], maxlen: int, dedupe_key: str, ttl_s: int
+    ) -> str | None:
+        """Append unless `dedupe_key` exists: set the key (expiring after `ttl_s`) and XADD
+        as one atomic step. Returns the new entry id, or None when the key already existed (a
+        duplicate: nothing was appended).
+
+        Atomic means a failure leaves neither the key nor the entry, so the caller can retry
+        without losing the message (key set, entry missing) or doubling it (entry appended,
+        key missing); a retry after a lost reply answers None because both happened.
+        """
+
+    async def append_unique_many(
+        self, items: Sequence[tuple[str, dict[str, str], int, str, int]]
+    ) -> list[str | None]:
+        """`append_unique` for each (stream, fields, maxlen, dedupe_key, ttl_s), in order.
+
+        Each item is atomic on its own; when the call fails part-way, the items that were
+        applied answer None (duplicate) on a retry, so retrying the whole batch is safe. The
+        Redis backend sends the batch in one round trip.
+        """
+        return [await self.append_unique(*item) for item in items]
 
 
 def parse_stream_id(entry_id: str) -> tuple[int, int]:

@@ -270,3 +270,11 @@ class MemoryBus(Bus):
 
     async def delete_key(self, key: str) -> None:
         self._keys.pop(key, None)
+
+    async def append_unique(
+        self, stream: str, fields: dict[str, str], maxlen: int, dedupe_key: str, ttl_s: int
+    ) -> str | None:
+        # Neither call below awaits anything, so no other task runs in between: atomic.
+        if not await self.set_if_absent(dedupe_key, "1", ttl_s):
+            return None
+        return await self.append(stream, fields, maxlen)

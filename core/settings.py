@@ -64,6 +64,27 @@ class Settings(BaseSettings):
     streamcore_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     streamcore_log_format: Literal["text", "json"] = "text"
     streamcore_stream_maxlen: int = Field(default=10_000, ge=100)
+    streamcore_autostart: bool = False
+    #: Set by `streamcore demo`: the simulator's URL, which enables the dashboard's trigger
+    #: buttons (POST /demo/trigger). Never point it at anything but a StreamCore simulator.
+    streamcore_demo_simulator_url: str | None = None
+    streamcore_allow_insecure: bool = False
+
+    # -- event fan-out (WS /ws/events); the policies are described in events/api.py
+    ws_require_auth: bool = False
+    ws_client_buffer: int = Field(default=1_000, ge=1, le=1_000_000)
+    ws_client_buffer_bytes: int = Field(default=1_048_576, ge=4_096, le=1_073_741_824)
+    ws_ping_interval_s: float = Field(default=20.0, gt=0, le=3_600)
+    ws_ping_timeout_s: float = Field(default=20.0, gt=0, le=3_600)
+    ws_inbound_max_bytes: int = Field(default=4_096, ge=64, le=1_048_576)
+    ws_inbound_rate: float = Field(default=5.0, gt=0, le=10_000)
+    ws_inbound_burst: int = Field(default=20, ge=1, le=100_000)
+    events_retention_count: int = Field(default=1_000, ge=10, le=10_000_000)
+    events_retention_seconds: int = Field(default=600, ge=1, le=30 * 24 * 3600)
+
+    # -- EventSub gateway (gateway/service.py): None means Twitch's default keepalive (10 s)
+    eventsub_keepalive_timeout_s: int | None = Field(default=None, ge=10, le=600)
+    eventsub_max_frame_bytes: int = Field(default=1_048_576, ge=65_536, le=67_108_864)
 
     @field_validator("streamcore_log_level", mode="before")
     @classmethod

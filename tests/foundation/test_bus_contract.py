@@ -176,3 +176,34 @@ async def test_stream_ids_increase_strictly(bus: Bus, count: int) -> None:
     ids = [await bus.append("s", {"n": str(i)}, maxlen=1000) for i in range(count)]
     parsed = [tuple(int(p) for p in i.split("-")) for i in ids]
     assert parsed == sorted(set(parsed))
+
+
+async def test_append_unique_appends_once_per_key(bus: Bus) -> None:
+    key = f"dedupe:contract:{uuid.uuid4().hex}"
+    first = await bus.append_unique("u", {"n": "1"}, 100, key, ttl_s=60)
+    second = await bus.append_unique("u", {"n": "2"}, 100, key, ttl_s=60)
+    entries = await bus.read_range("u")
+    assert first is not None and second is None
+    assert [(e.id, e.fields) for e in entries] == [(first, {"n": "1"})]
+    # The key is the ordinary set-if-absent key: it is taken, and deleting it frees it again.
+    assert await bus.set_if_absent(key, "x", 60) is False
+    await bus.delete_key(key)
+    assert await bus.append_unique("u", {"n": "3"}, 100, key, ttl_s=60) is not None
+
+
+async def test_append_unique_key_expires(bus: Bus) -> None:
+    key = f"dedupe:contract:{uuid.uuid4().hex}"
+    assert await bus.append_unique("u", {"n": "1"}, 100, key, ttl_s=1) is not None
+    await asyncio.sleep(1.2)
+    assert await bus.append_unique("u", {"n": "1"}, 100, key, ttl_s=1) is not None
+    assert len(await bus.read_range("u")) == 2
+
+
+async def test_append_unique_many_keeps_order_and_skips_duplicates(bus: Bus) -> None:
+    keys = [f"dedupe:contract:{uuid.uuid4().hex}" for _ in range(3)]
+    items = [("u", {"n": str(i)}, 100, keys[i % 3], 60) for i in range(5)]  # 3 and 4 repeat
+    results = await bus.append_unique_many(items)
+    assert [r is not None for r in results] == [True, True, True, False, False]
+    assert [e.fields["n"] for e in await bus.read_range("u")] == ["0", "1", "2"]
+    assert await bus.append_unique_many(items) == [None] * 5
+    assert await bus.append_unique_many([]) == []

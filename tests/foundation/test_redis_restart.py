@@ -6,8 +6,8 @@ import asyncio
 import shutil
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import TypeVar
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
@@ -17,7 +17,6 @@ from bus.redis import RedisBus
 from core.app import create_app
 from core.settings import Settings
 from tests.conftest import free_port
-
 
 T = TypeVar("T")
 
@@ -179,7 +178,7 @@ async def test_http_keeps_serving_while_redis_is_down(
     async with app.router.lifespan_context(app):
         redis_server.kill()
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
             response = await client.get("/")
         assert response.status_code == 200
         assert response.json() == {"status": "StreamCore Online", "running": False}

@@ -1,0 +1,498 @@
+"""The Gateway: runs the EventSub WebSocket session(s) and hands every notification off.
+
+`await gateway.run()` until cancelled (spawn it through runtime.tasks); `await gateway.stop()`
+closes the socket politely; `gateway.status()` is what `GET /system/status` shows. The protocol
+decisions come from `gateway.protocol` (pure); this module only carries them out: sockets,
+timers, Helix calls (through `gateway.subscriptions`) and the durable hand-off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode, urlsplit
+
+from bus import Bus, BusUnavailable
+from core.backoff import Backoff
+from core.settings import Settings
+from events.publisher import EventPublisher
+from gateway.connection import FRAME_QUEUE_SIZE, Closed, Frame, Socket, open_socket
+from gateway.handoff import Handoff
+from gateway.options import GatewayOptions
+from gateway.protocol import (
+    CloseClass,
+    CloseSocket,
+    Deliver,
+    Drop,
+    GatewayProtocol,
+    Notification,
+    OpenSuccessor,
+    Restart,
+    Revoked,
+    Subscribe,
+    Welcomed,
+)
+from gateway.subscriptions import SubscriptionBook, Wanted, distinct_wanted
+from tokens.errors import TokenError
+from tokens.helix import HelixClient
+from tokens.manager import TokenManager
+
+if TYPE_CHECKING:
+    from core.runtime import Runtime
+    from workers.base import BaseWorker
+
+logger = logging.getLogger("streamcore.gateway")
+
+#: (broadcaster_id, moderator_id) -> the subscriptions wanted, as workers declare them.
+WantedSource = Callable[[str, str], list[dict[str, Any]]]
+
+
+@dataclass
+class _Opened:
+    socket: Socket | None
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class _SessionEnd:
+    """Why a session ended; `label` keys the reconnect counter."""
+
+    reason: str
+    label: str
+    healthy: bool = False
+    is_error: bool = False
+
+    @classmethod
+    def of(cls, restart: Restart, healthy: bool) -> _SessionEnd:
+        close: CloseClass | None = restart.close
+        if close is None:
+            return cls(restart.reason, "keepalive_timeout", healthy)
+        return cls(restart.reason, close.label, healthy, close.is_error)
+
+
+#: Most notifications appended in one round trip. A batch only forms while frames wait in
+#: the queue (a burst); at a trickle each frame is appended on its own, at once.
+HANDOFF_BATCH = 256
+
+#: How long a stop waits for the session to append the frames it already received.
+STOP_DRAIN_S = 5.0
+
+_WATCHDOG = object()
+_NOTHING_SUBSCRIBED = object()
+
+
+def _iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
+
+
+class Gateway:
+    """See the module docstring. Counters are plain attributes for /metrics."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        bus: Bus,
+        tokens: TokenManager,
+        helix: HelixClient,
+        publisher: EventPublisher,
+        workers: Sequence[type[BaseWorker]] | WantedSource,
+        *,
+        options: GatewayOptions | None = None,
+    ) -> None:
+        self._settings = settings
+        self._tokens = tokens
+        self._publisher = publisher
+        self._source = workers
+        self.options = options or GatewayOptions.from_settings(settings)
+        self.handoff = Handoff(bus, self.options.stream_maxlen)
+        self.subscriptions = SubscriptionBook(helix)
+        self.protocol = self._new_protocol()
+        self.state = "stopped"
+        self.reason: str | None = None
+        self.received: Counter[str] = Counter()
+        self.deduplicated: Counter[str] = Counter()
+        self.dropped: Counter[str] = Counter()
+        self.reconnects: Counter[str] = Counter()
+        self.revocations: Counter[str] = Counter()
+        self._sockets: dict[int, Socket] = {}
+        self._stop_requested = False
+        self._next_socket_id = 0
+        self._task: asyncio.Task[Any] | None = None
+        self._subscribed = False
+
+    def __repr__(self) -> str:
+        return f"Gateway(state={self.state!r}, session_id={self.protocol.session_id!r})"
+
+    def _new_protocol(self) -> GatewayProtocol:
+        return GatewayProtocol(
+            keepalive_margin_s=self.options.keepalive_margin_s,
+            welcome_timeout_s=self.options.welcome_timeout_s,
+        )
+
+    # -- what callers read ---------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """State, session, ages, per-subscription status and counters (no secrets)."""
+        now = time.monotonic()
+        last = self.protocol.last_message_at
+        since = self.protocol.connected_since
+        return {
+            "state": self.state,
+            "reason": self.reason,
+            "session_id": self.protocol.session_id,
+            "connected_since": _iso(since),
+            "connection_age_s": None if since is None else round(time.time() - since, 1),
+            "last_message_age_s": None if last is None else round(now - last, 1),
+            "subscriptions": self.subscriptions.public(),
+            "received": dict(self.received),
+            "deduplicated": dict(self.deduplicated),
+            "dropped": dict(self.dropped),
+            "reconnects": dict(self.reconnects),
+            "revocations": dict(self.revocations),
+            "bus_retries": self.handoff.bus_retries,
+        }
+
+    def wanted(self, broadcaster_id: str) -> list[Wanted]:
+        from workers.registry import moderator_id_for
+
+        moderator_id = moderator_id_for(broadcaster_id, self._settings.twitch_moderator_id)
+        if callable(self._source) and not isinstance(self._source, Sequence):
+            declared = self._source(broadcaster_id, moderator_id)
+        else:
+            declared = [
+                sub
+                for cls in self._source
+                for sub in cls().get_subscriptions(broadcaster_id, moderator_id)
+            ]
+        return distinct_wanted(declared)
+
+    # -- life ------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Connect, subscribe, hand off, reconnect, until cancelled or stopped."""
+        self._task = asyncio.current_task()
+        backoff = Backoff(self.options.reconnect_base_s, self.options.reconnect_cap_s)
+        try:
+            while not self._stop_requested:
+                blocked = await self._blocked_reason()
+                if blocked is not None:
+                    await self._set_state("disconnected", blocked)
+                    await asyncio.sleep(backoff.next_delay())
+                    continue
+                try:
+                    end = await self._session()
+                except Exception as error:  # a bug or an unexpected backend error: heal anyway
+                    logger.exception("EventSub session failed unexpectedly")
+                    end = _SessionEnd(f"internal error: {type(error).__name__}", "internal_error")
+                self.reconnects[end.label] += 1
+                if end.healthy:
+                    backoff.reset()
+                delay = backoff.next_delay()
+                log = logger.error if end.is_error else logger.warning
+                log("EventSub connection ended: %s; reconnecting in %.1f s", end.reason, delay)
+                await self._set_state("reconnecting", end.reason, retry_in_s=round(delay, 1))
+                await asyncio.sleep(delay)
+        finally:
+            self.state = "stopped"
+            await self._close_all("gateway stopped")
+
+    async def stop(self) -> None:
+        """Close the socket politely and end `run` (even one that has not begun yet)."""
+        self._stop_requested = True
+        task, self._task = self._task, None
+        # Closing the sockets makes each pump queue its remaining frames, then Closed; the
+        # session appends those frames before it returns, so a stop loses nothing received.
+        await self._close_all("gateway stopping")
+        if task is not None and task is not asyncio.current_task() and not task.done():
+            await asyncio.wait({task}, timeout=STOP_DRAIN_S)
+            while not task.done():
+                task.cancel()
+                await asyncio.wait({task}, timeout=1.0)
+        self.state, self.reason = "stopped", "stopped"
+        await self._emit("system.gateway", {"state": "disconnected", "reason": "stopped"})
+
+    async def _blocked_reason(self) -> str | None:
+        """Why connecting now would only earn a 4003, or None when something can subscribe."""
+        try:
+            await self._tokens.access_token()
+        except TokenError as error:
+            return f"authorization required: {error}"
+        user_id = self._tokens.user_id
+        if not user_id:
+            return "authorization required: the token's user is unknown"
+        wanted = self.wanted(user_id)
+        if not wanted:
+            return "no worker wants a subscription"
+        if self.subscriptions.permanently_failed(wanted, self._tokens.scopes or []) == {
+            w.key for w in wanted
+        }:
+            return "every wanted subscription failed permanently (see subscriptions)"
+        return None
+
+    def _url(self) -> str:
+        url = self._settings.twitch_eventsub_ws_url
+        if self.options.keepalive_timeout_s:
+            joiner = "&" if urlsplit(url).query else "?"
+            url += joiner + urlencode(
+                {"keepalive_timeout_seconds": self.options.keepalive_timeout_s}
+            )
+        return url
+
+    async def _session(self) -> _SessionEnd:
+        """One session, through any number of session_reconnects, until it must restart."""
+        self.protocol = self._new_protocol()
+        queue: asyncio.Queue[object] = asyncio.Queue(FRAME_QUEUE_SIZE)
+        helpers: set[asyncio.Task[Any]] = set()
+        self._subscribed = False
+        #: Notifications parsed but not yet appended; flushed before any other action and
+        #: whenever no further frame is waiting, so nothing lingers (see `_flush`).
+        batch: list[Notification] = []
+
+        def spawn(coroutine: Any) -> None:
+            task = asyncio.create_task(coroutine)
+            helpers.add(task)
+            task.add_done_callback(helpers.discard)
+
+        await self._set_state("connecting", None)
+        opened = await self._open(self._url())
+        if opened.socket is None:
+            return _SessionEnd(f"cannot connect: {opened.error}", "connect_failed", False)
+        try:
+            self._register(opened.socket, queue, spawn)
+            spawn(self._watchdog(queue))
+            while True:
+                if batch and queue.empty():
+                    await self._flush(batch)  # nothing more waiting: hand the batch off now
+                    batch = []
+                item = await queue.get()
+                if self._stop_requested and not isinstance(item, Frame):
+                    if batch:
+                        await self._flush(batch)
+                    return _SessionEnd("stopped", "stopped", healthy=True)
+                if batch and not isinstance(item, Frame):
+                    await self._flush(batch)  # keep every other event after earlier frames
+                    batch = []
+                if isinstance(item, Frame):
+                    actions = self.protocol.receive(
+                        item.socket_id, item.text, time.monotonic(), time.time()
+                    )
+                elif isinstance(item, Closed):
+                    self._sockets.pop(item.socket_id, None)
+                    actions = self.protocol.socket_closed(item.socket_id, item.code)
+                elif isinstance(item, _Opened):
+                    if item.socket is None:
+                        reason = f"cannot open reconnect_url: {item.error}"
+                        return _SessionEnd(reason, "reconnect_failed", self._subscribed)
+                    self._register(item.socket, queue, spawn)
+                    continue
+                elif item is _NOTHING_SUBSCRIBED:
+                    return _SessionEnd("no subscription could be created", "nothing_subscribed")
+                else:
+                    actions = self.protocol.check(time.monotonic())
+                for action in actions:
+                    if isinstance(action, Deliver):
+                        batch.append(action.notification)
+                        if len(batch) >= HANDOFF_BATCH:
+                            await self._flush(batch)
+                            batch = []
+                        continue
+                    if batch:
+                        await self._flush(batch)
+                        batch = []
+                    if isinstance(action, Restart):
+                        return _SessionEnd.of(action, self._subscribed)
+                    elif isinstance(action, Subscribe):
+                        spawn(self._subscribe(action.session_id, queue))
+                    elif isinstance(action, Welcomed):
+                        await self._set_state(
+                            "connected",
+                            "subscribing" if action.resubscribe else "reconnected",
+                            session_id=action.session_id,
+                        )
+                    elif isinstance(action, OpenSuccessor):
+                        spawn(self._open_successor(action.url, queue))
+                    elif isinstance(action, CloseSocket):
+                        sock = self._sockets.pop(action.socket_id, None)
+                        if sock is not None:
+                            spawn(sock.close(1000, "reconnected"))
+                    elif isinstance(action, Revoked):
+                        await self._revoked(action)
+                    elif isinstance(action, Drop):
+                        self._drop(action)
+        finally:
+            for task in list(helpers):
+                task.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+            while not queue.empty():  # a successor socket opened but never taken: close it
+                item = queue.get_nowait()
+                if isinstance(item, _Opened) and item.socket is not None:
+                    await item.socket.close(1000, "session ended")
+            await self._close_all("reconnecting")
+            self.subscriptions.session_lost()
+
+    def _register(self, sock: Socket, queue: asyncio.Queue[object], spawn: Any) -> None:
+        self._sockets[sock.id] = sock
+        self.protocol.socket_opened(sock.id, time.monotonic())
+        spawn(sock.pump(queue))
+
+    async def _open(self, url: str) -> _Opened:
+        self._next_socket_id += 1
+        attempt = asyncio.ensure_future(
+            open_socket(
+                self._next_socket_id, url, self.options.max_frame_bytes, self.options.open_timeout_s
+            )
+        )
+        try:
+            sock = await asyncio.shield(attempt)
+        except asyncio.CancelledError:
+            # Stopped mid-handshake: a socket that opens anyway must still be closed, or Twitch
+            # keeps a session nobody reads (and a test server waits for it forever).
+            attempt.add_done_callback(_close_abandoned)
+            raise
+        except Exception as error:  # OSError, TimeoutError, InvalidHandshake, InvalidURI...
+            return _Opened(None, f"{type(error).__name__}: {error}")
+        return _Opened(sock)
+
+    async def _open_successor(self, url: str, queue: asyncio.Queue[object]) -> None:
+        await queue.put(await self._open(url))
+
+    async def _watchdog(self, queue: asyncio.Queue[object]) -> None:
+        """Wake the loop when the protocol's deadline passes (it decides what that means)."""
+        while True:
+            deadline = self.protocol.deadline()
+            wait = 0.5 if deadline is None else max(0.05, deadline - time.monotonic())
+            await asyncio.sleep(wait)
+            if self.protocol.check(time.monotonic()):
+                await queue.put(_WATCHDOG)
+                await asyncio.sleep(0.5)  # the loop acts on it; do not flood the queue
+
+    async def _subscribe(self, session_id: str, queue: asyncio.Queue[object]) -> None:
+        user_id = self._tokens.user_id
+        wanted = self.wanted(user_id) if user_id else []
+        scopes = self._tokens.scopes or []
+        started = time.monotonic()
+        try:
+            await self.subscriptions.reconcile(wanted, session_id, user_id, scopes)
+        except TokenError as error:
+            logger.error("Could not list EventSub subscriptions: %s", error)
+        enabled = self.subscriptions.enabled_count()
+        logger.info(
+            "EventSub session %s: %d of %d subscriptions enabled in %.2f s",
+            session_id,
+            enabled,
+            len(wanted),
+            time.monotonic() - started,
+        )
+        if enabled == 0:
+            # Holding the socket would only end in 4003; leave and wait for a fix instead.
+            await queue.put(_NOTHING_SUBSCRIBED)
+            return
+        self._subscribed = True  # a healthy session: the reconnect back-off resets
+        await self._set_state("connected", "subscribed", session_id=session_id)
+        backoff = Backoff(self.options.retry_base_s, self.options.retry_cap_s)
+        while retry := self.subscriptions.retryable():
+            await asyncio.sleep(backoff.next_delay())
+            await self.subscriptions.create(retry, session_id, self._tokens.scopes or [])
+
+    async def _flush(self, batch: list[Notification]) -> None:
+        """Append the batch (in order, once each) before the loop reads on."""
+        results = await self.handoff.deliver_many(batch)
+        for notification, entry_id in zip(batch, results, strict=True):
+            self.received[notification.subscription_type] += 1
+            if entry_id is None:
+                self.deduplicated[notification.subscription_type] += 1
+
+    def _drop(self, action: Drop) -> None:
+        self.dropped[action.subscription_type or action.why] += 1
+        if action.why == "unknown":
+            logger.info("Ignoring EventSub message of unknown type %r", action.detail)
+        elif action.why == "stale":
+            logger.warning(
+                "Dropped %s message %s: older than 10 minutes (a replay)",
+                action.subscription_type,
+                action.detail,
+            )
+        else:
+            logger.warning("Skipped a malformed EventSub frame: %s", action.detail)
+
+    async def _revoked(self, action: Revoked) -> None:
+        sub = action.subscription
+        self.revocations[action.status] += 1
+        self.subscriptions.mark_revoked(sub, action.status)
+        logger.warning("Twitch revoked subscription %s (%s)", sub.get("type"), action.status)
+        await self._emit(
+            "system.subscription.revoked",
+            {
+                "id": sub.get("id"),
+                "type": sub.get("type"),
+                "version": sub.get("version"),
+                "condition": sub.get("condition"),
+                "status": action.status,
+            },
+        )
+        if action.status == "authorization_revoked":
+            await self._tokens.mark_auth_required(
+                "Twitch revoked the authorization (the user disconnected the app or changed "
+                "their password)"
+            )
+
+    async def _close_all(self, reason: str) -> None:
+        sockets, self._sockets = list(self._sockets.values()), {}
+        await asyncio.gather(*(sock.close(1000, reason) for sock in sockets))
+
+    async def _set_state(self, state: str, reason: str | None, **extra: Any) -> None:
+        changed = (state, reason) != (self.state, self.reason)
+        self.state, self.reason = state, reason
+        if changed:
+            await self._emit("system.gateway", {"state": state, "reason": reason, **extra})
+
+    async def _emit(self, name: str, data: dict[str, Any]) -> None:
+        try:
+            await self._publisher.publish(name, data, origin="gateway")
+        except BusUnavailable as error:
+            logger.warning("Could not emit %s (%s)", name, error)
+
+
+def _close_abandoned(attempt: asyncio.Future[Socket]) -> None:
+    if attempt.cancelled() or attempt.exception() is not None:
+        return
+    # The loop is running (this is a done callback); the close is bounded by close_timeout.
+    closing = asyncio.ensure_future(attempt.result().close(1000, "gateway stopped"))
+    _ABANDONED.add(closing)
+    closing.add_done_callback(_ABANDONED.discard)
+
+
+#: Closes of sockets that finished opening after their session was cancelled (kept referenced
+#: until done so they are not garbage-collected mid-close).
+_ABANDONED: set[asyncio.Future[None]] = set()
+
+
+def build_gateway(
+    runtime: Runtime,
+    workers: Sequence[type[BaseWorker]] | None = None,
+    publisher: EventPublisher | None = None,
+) -> Gateway:
+    """The process's Gateway from its runtime (for POST /system/start); not started.
+
+    `workers` defaults to every registered worker, `publisher` to a new EventPublisher.
+    """
+    from workers.registry import registered_workers
+
+    if runtime.tokens is None or runtime.helix is None:
+        raise RuntimeError("build the token manager and Helix client before the gateway")
+    return Gateway(
+        runtime.settings,
+        runtime.bus,
+        runtime.tokens,
+        runtime.helix,
+        publisher or EventPublisher(runtime.bus, runtime.settings.events_retention_count),
+        list(workers) if workers is not None else registered_workers(),
+    )

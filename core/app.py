@@ -7,22 +7,43 @@ long-lived task, so nothing runs that the lifespan does not close.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
+import httpx
 from fastapi import Depends, FastAPI, Request
+from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bus import create_bus
-from core.errors import StreamCoreError
+from core.dashboard_api import ASSETS_DIR as DASHBOARD_ASSETS
+from core.dashboard_api import router as dashboard_router
+from core.errors import ConfigError, StreamCoreError
 from core.logging import add_secret
 from core.runtime import Runtime
 from core.settings import Settings, load_settings
+from core.system import System
+from core.system_api import demo_router
+from core.system_api import router as system_router
 from core.tasks import TaskSupervisor
+from events.api import router as events_router
+from events.broadcaster import Broadcaster
+from events.constants import CLOSE_RESTART
 from store import create_store
+from tokens.api import router as tokens_router
+from tokens.constants import HTTP_TIMEOUT_S
+from tokens.helix import HelixClient
+from tokens.manager import TokenManager
+from tokens.scopes import union_scopes
+from workers.registry import discover_workers
+from workers.toolkit import worker_environment
 
 logger = logging.getLogger("streamcore")
+#: The project root, where static/ (browser kit) and overlays/ live.
+_ROOT = Path(__file__).resolve().parent.parent
 
 
 class OneLineStartupErrors:
@@ -59,6 +80,24 @@ def _register_secrets(settings: Settings) -> None:
             add_secret(secret.get_secret_value())
 
 
+def _refuse_open_control_surface(settings: Settings) -> None:
+    """Listening beyond loopback without an admin token would hand the channel to anyone."""
+    if not settings.listens_beyond_loopback or settings.streamcore_admin_token is not None:
+        return
+    if settings.streamcore_allow_insecure:
+        logger.warning(
+            "Listening on %s without STREAMCORE_ADMIN_TOKEN: anyone who can reach this port can "
+            "start, stop and reconfigure StreamCore (STREAMCORE_ALLOW_INSECURE=true)",
+            settings.streamcore_host,
+        )
+        return
+    raise ConfigError(
+        f"Refusing to listen on {settings.streamcore_host} without STREAMCORE_ADMIN_TOKEN: set "
+        "STREAMCORE_ADMIN_TOKEN (16+ characters), listen on 127.0.0.1, or set "
+        "STREAMCORE_ALLOW_INSECURE=true to accept the risk"
+    )
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
@@ -66,6 +105,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     store = create_store(settings)
     async with AsyncExitStack() as stack:
         try:
+            _refuse_open_control_surface(settings)
+            # Discovery imports every module in workers/ once; a duplicate name stops start-up.
+            discovery = discover_workers()
+            discovery.check()
             await bus.connect()
             stack.push_async_callback(bus.close)
             await store.connect()
@@ -93,6 +136,36 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.runtime = runtime
         # -- components: each part builds its long-lived objects here and spawns its tasks
         # through `tasks`, so that leaving this block stops every one of them.
+        # events: the fan-out of WS /ws/events runs always, independent of /system/start.
+        runtime.broadcaster = Broadcaster(
+            bus, settings.events_retention_count, settings.events_retention_seconds
+        )
+        tasks.spawn("events.broadcaster", runtime.broadcaster.run())
+        tasks.spawn("events.retention", runtime.broadcaster.trim_retention())
+        stack.callback(runtime.broadcaster.close_all, CLOSE_RESTART, "server restarting")
+        # tokens: one HTTP client for every call to Twitch, the token manager, the Helix client.
+        http = await stack.enter_async_context(httpx.AsyncClient(timeout=HTTP_TIMEOUT_S))
+        runtime.http = http
+        runtime.tokens = TokenManager(
+            settings,
+            store,
+            bus,
+            http,
+            lambda: union_scopes(*(w.required_scopes for w in discovery.workers)),
+        )
+        runtime.helix = HelixClient(settings, runtime.tokens, http)
+        await runtime.tokens.start()
+        tasks.spawn("tokens.validation", runtime.tokens.run_validation_loop())
+        # Stop validating before the HTTP client closes (the stack unwinds last-in first-out).
+        stack.push_async_callback(tasks.cancel, "tokens.validation")
+        # system: gateway and workers, started by POST /system/start (or at boot with
+        # STREAMCORE_AUTOSTART); stopped gracefully before the clients above close.
+        runtime.system = System(runtime, discovery, worker_environment(os.environ, Path(".env")))
+        stack.push_async_callback(runtime.system.stop)
+        if settings.streamcore_autostart:
+            status, _ = await runtime.system.start()
+            if status != 200:
+                logger.warning("STREAMCORE_AUTOSTART: not started, authorization is needed")
         yield
 
 
@@ -114,6 +187,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.add_middleware(OneLineStartupErrors)
     # -- routers: each part mounts its own APIRouter here.
+    app.include_router(events_router)
+    app.mount("/static", StaticFiles(directory=_ROOT / "static"), name="static")
+    app.mount("/overlays", StaticFiles(directory=_ROOT / "overlays", html=True), name="overlays")
+    app.include_router(tokens_router)
+    app.include_router(system_router)
+    app.include_router(demo_router)
+    app.include_router(dashboard_router)
+    app.mount("/dashboard/assets", StaticFiles(directory=DASHBOARD_ASSETS), name="dashboard")
 
     @app.get("/", summary="Health")
     async def health(request: Request) -> dict[str, Any]:

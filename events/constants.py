@@ -1,0 +1,49 @@
+"""Names and tuning numbers of the event fan-out, each with the reason for its value."""
+
+#: Store namespace of client keys: key = sha256 hex of the key, value = JSON KeyRecord.
+CLIENT_KEYS_NAMESPACE = "client_keys"
+
+#: Prefix of every client key, so a leaked key is recognisable (and greppable) as StreamCore's.
+CLIENT_KEY_PREFIX = "sck_"
+
+#: Random bytes in a client key: 256 bits, so a sha256 of it needs no salt or slow hash.
+CLIENT_KEY_BYTES = 32
+
+#: Bytes a client's socket may hold (in user space) before new frames wait in its own bounded
+#: outbox instead. Matches asyncio's default high-water mark, so a reading client never queues.
+SOCKET_HIGH_WATER_BYTES = 64 * 1024
+
+#: Kernel send buffer of each client socket. Linux would grow it to megabytes, hiding a slow
+#: client from the outbox policy and delaying its close frame; 128 KiB still carries far more
+#: than an event stream needs (about 1 MB/s at a 100 ms round trip).
+SOCKET_SEND_BUFFER_BYTES = 128 * 1024
+
+#: How long a closing handshake may take before the socket is aborted; a slow client whose
+#: close frame sits behind unread data must not keep its memory for long.
+CLOSE_TIMEOUT_S = 10.0
+
+#: Poll interval while waiting for a socket to drain when the server gives no writable signal.
+DRAIN_POLL_S = 0.005
+
+#: How often the broadcaster trims the retention stream by age (XTRIM MINID).
+RETENTION_TRIM_INTERVAL_S = 10.0
+
+#: Queue between the bus subscription and the broadcaster loop. Large, because dropping here
+#: loses an event for every client; at 100 events/s it is more than a minute of backlog.
+SUBSCRIPTION_QUEUE = 10_000
+
+#: Pause after an unexpected error in the broadcaster loop, so a bad state cannot spin the CPU.
+BROADCAST_ERROR_PAUSE_S = 1.0
+
+# -- close codes (RFC 6455 section 7.4; 4000-4999 are ours) -----------------------------------
+
+#: The client did not read fast enough and its outbox overflowed.
+CLOSE_TOO_SLOW = 4008
+#: The key is missing, unknown or revoked.
+CLOSE_UNAUTHORIZED = 4001
+#: The query string is invalid (bad filter or since id).
+CLOSE_BAD_REQUEST = 4000
+#: The client broke the inbound rules (too big, too many, not JSON).
+CLOSE_POLICY = 1008
+#: The server is shutting down or restarting; reconnect.
+CLOSE_RESTART = 1012

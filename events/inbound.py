@@ -1,0 +1,58 @@
+"""Rules for what clients may send us: small frames, few of them, JSON objects.
+
+Clients of `/ws/events` mostly only listen. They may send `{"op": "ping"}` (answered with a
+`system.pong` frame) and nothing else we act on. The rules exist so one misbehaving client costs
+us nothing: a frame over `max_bytes`, more frames than the token bucket allows (`rate` per
+second, bursts of `burst`), a binary frame or text that is not a JSON object closes that client
+with 1008 and a reason. Pure logic; the socket layer feeds it frames and a clock.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+__all__ = ["InboundPolicy", "Verdict"]
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """`reply` is an op to answer; `close_reason` ends the connection."""
+
+    reply: str | None = None
+    close_reason: str | None = None
+
+
+_OK = Verdict()
+
+
+class InboundPolicy:
+    """Checks each inbound frame: size, rate (token bucket), and shape."""
+
+    def __init__(self, max_bytes: int, rate: float, burst: int, now: float) -> None:
+        self.max_bytes = max_bytes
+        self.rate = rate
+        self.burst = burst
+        self._tokens = float(burst)
+        self._updated = now
+
+    def check(self, text: str | None, data: bytes | None, now: float) -> Verdict:
+        size = len(data) if data is not None else len((text or "").encode())
+        if size > self.max_bytes:
+            return Verdict(close_reason=f"frame too big ({size} bytes > {self.max_bytes})")
+        self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
+        self._updated = now
+        if self._tokens < 1:
+            return Verdict(close_reason=f"too many frames (more than {self.rate:g}/s)")
+        self._tokens -= 1
+        if text is None:
+            return Verdict(close_reason="binary frames are not accepted; send JSON text")
+        try:
+            message = json.loads(text)
+        except ValueError:
+            return Verdict(close_reason='frames must be JSON, e.g. {"op": "ping"}')
+        if not isinstance(message, dict):
+            return Verdict(close_reason='frames must be JSON objects, e.g. {"op": "ping"}')
+        if message.get("op") == "ping":
+            return Verdict(reply="pong")
+        return _OK

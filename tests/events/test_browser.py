@@ -1,0 +1,114 @@
+"""The browser kit and overlays in headless Chromium, against a real StreamCore on Redis."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from bus.redis import RedisBus
+from events.publisher import EventPublisher
+from tests.conftest import free_port
+from tests.events.conftest import Server, run_streamcore, wait_for
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+USER = {"id": "1", "login": "ada", "name": "Ada"}
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
+        )
+        yield chromium
+        await chromium.close()
+
+
+async def open_overlay(browser: Browser, server: Server, path: str) -> Page:
+    page = await browser.new_page()
+    await page.goto(server.http_url + path)
+    await wait_for(lambda: server.connected() >= 1)
+    return page
+
+
+async def test_alert_box_shows_a_published_follow_and_queues_the_next(
+    streamcore: Server, browser: Browser
+) -> None:
+    page = await open_overlay(browser, streamcore, "/overlays/alerts.html?duration=400")
+    await streamcore.publisher.publish("alert.follow", {"user": USER, "followed_at": "now"})
+    await streamcore.publisher.publish("alert.raid", {"user": USER, "viewers": 42})
+    await expect(page.locator("#alert .title")).to_have_text("Ada followed!", timeout=10_000)
+    await expect(page.locator("#alert .title")).to_have_text("Ada is raiding!", timeout=10_000)
+    await expect(page.locator("#alert .detail")).to_have_text("42 viewers")
+    # Queued, never overlapping: each alert was shown on its own, in order.
+    assert await page.evaluate("window.alertsShown") == ["Ada followed!", "Ada is raiding!"]
+
+
+async def test_chat_box_renders_emotes_from_fragments(streamcore: Server, browser: Browser) -> None:
+    page = await open_overlay(browser, streamcore, "/overlays/chat.html")
+    emote_url = streamcore.http_url + "/static/streamcore.js#emote.png"
+    await streamcore.publisher.publish(
+        "chat.message",
+        {
+            "id": "m1",
+            "user": {**USER, "color": "#ff0000"},
+            "text": "hi Kappa",
+            "fragments": [
+                {"type": "text", "text": "hi ", "emote": None},
+                {"type": "emote", "text": "Kappa", "emote": {"id": "25", "url": emote_url}},
+            ],
+        },
+    )
+    message = page.locator("#chat .message")
+    await expect(message).to_contain_text("Ada:hi", timeout=10_000)
+    await expect(message.locator("img.emote")).to_have_attribute("src", emote_url)
+    await expect(message.locator("img.emote")).to_have_attribute("alt", "Kappa")
+
+
+async def test_page_resumes_after_a_server_restart_without_losing_an_event(
+    tmp_path: Path, redis_url: str, browser: Browser
+) -> None:
+    port = free_port()
+    async with run_streamcore(tmp_path, redis_url, port=port) as server:
+        page = await open_overlay(browser, server, "/overlays/feed.html")
+        await server.publisher.publish("alert.follow", {"user": USER, "followed_at": "now"})
+        await expect(page.locator("#feed li")).to_have_count(1, timeout=10_000)
+    # StreamCore is down: this event is only in Redis (the retention stream).
+    bus = RedisBus(redis_url)
+    await bus.connect()
+    try:
+        await EventPublisher(bus).publish("alert.cheer", {"user": USER, "bits": 500})
+    finally:
+        await bus.close()
+    async with run_streamcore(tmp_path, redis_url, port=port) as server:
+        await expect(page.locator("#feed li")).to_have_count(2, timeout=20_000)
+        await expect(page.locator("#feed li").first).to_contain_text("Ada cheered 500 bits!")
+        # And after that, live delivery on the resumed socket, with no duplicate.
+        await server.publisher.publish("alert.raid", {"user": USER, "viewers": 7})
+        await expect(page.locator("#feed li")).to_have_count(3, timeout=10_000)
+        await expect(page.locator("#feed li").first).to_contain_text("Ada is raiding!")
+
+
+async def test_page_resumes_when_the_server_closes_its_socket(
+    streamcore: Server, browser: Browser
+) -> None:
+    page = await open_overlay(browser, streamcore, "/overlays/feed.html")
+    broadcaster = streamcore.runtime.broadcaster
+    assert broadcaster is not None
+    await streamcore.publisher.publish("alert.follow", {"user": USER, "followed_at": "now"})
+    await expect(page.locator("#feed li")).to_have_count(1, timeout=10_000)
+    broadcaster.close_all(1012, "restarting")
+    await wait_for(lambda: streamcore.connected() == 0)
+    await streamcore.publisher.publish("alert.sub", {"user": USER, "tier": "1000"})
+    await expect(page.locator("#feed li")).to_have_count(2, timeout=20_000)
+    await expect(page.locator("#feed li").first).to_contain_text("Ada subscribed!")

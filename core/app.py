@@ -26,7 +26,7 @@ from core.logging import add_secret
 from core.runtime import Runtime
 from core.settings import Settings, load_settings
 from core.system import System
-from core.system_api import demo_router
+from core.system_api import demo_router, metrics_router
 from core.system_api import router as system_router
 from core.tasks import TaskSupervisor
 from events.api import router as events_router
@@ -193,6 +193,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tokens_router)
     app.include_router(system_router)
     app.include_router(demo_router)
+    app.include_router(metrics_router)
     app.include_router(dashboard_router)
     app.mount("/dashboard/assets", StaticFiles(directory=DASHBOARD_ASSETS), name="dashboard")
 

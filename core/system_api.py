@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from core.access import AdminRequired
+from core.metrics import CONTENT_TYPE, render
 from core.runtime import Runtime
 from core.system import System
 from workers.errors import UnknownWorker
@@ -51,6 +52,15 @@ async def replay_worker(name: str, request: Request, _: AdminRequired) -> JSONRe
     except UnknownWorker as error:
         return JSONResponse({"error": "unknown_worker", "message": str(error)}, status_code=404)
     return JSONResponse({"worker": name, "replayed": replayed})
+
+
+metrics_router = APIRouter(tags=["metrics"])
+
+
+@metrics_router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def metrics(request: Request, _: AdminRequired) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    return Response(await render(runtime), media_type=CONTENT_TYPE)
 
 
 demo_router = APIRouter(prefix="/demo", tags=["demo"])

@@ -25,6 +25,7 @@ from typing import Any
 
 from bus import Bus, BusError, Message
 from core.constants import EVENTS_LOG_STREAM, EVENTS_PATTERN
+from core.metrics import observe_latency
 from events.clients import Client
 from events.constants import (
     BROADCAST_ERROR_PAUSE_S,
@@ -136,6 +137,7 @@ class Broadcaster:
         if text.startswith('{"event":'):
             envelope = _as_envelope(text)
             if envelope is not None:
+                observe_latency("emit_to_fanout", envelope.get("ts"))
                 return Outgoing.build(envelope["event"], envelope["id"], text)
         return await self._wrap_raw(name, text)
 

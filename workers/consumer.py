@@ -24,6 +24,7 @@ from typing import TypeVar
 from bus import Bus, BusUnavailable, StreamEntry
 from bus.base import parse_stream_id
 from core.backoff import Backoff
+from core.metrics import observe_latency
 from workers.base import BaseWorker
 from workers.deadletters import add_dead_letter
 
@@ -219,6 +220,7 @@ class WorkerConsumer:
                 )
             else:
                 self.stats.handled += 1
+                observe_latency("twitch_to_handled", entry.fields.get("message_timestamp"))
                 break
             self.stats.failed += 1
             self.stats.last_error = error

@@ -183,3 +183,30 @@ async def test_stop_is_graceful_and_closes_the_eventsub_socket(deployment: Deplo
     await eventually(closed)
     again = await deployment.api.post("/system/start")
     assert again.json() == {"status": "started"}
+
+
+async def test_metrics_count_events_workers_clients_and_latency(deployment: Deployment) -> None:
+    await authorize(deployment)
+    await deployment.api.post("/system/start")
+
+    async def connected() -> bool:
+        status = (await deployment.api.get("/system/status")).json()
+        return status["gateway"]["state"] == "connected"
+
+    await eventually(connected)
+    await deployment.sim.trigger("channel.follow", count=2)
+
+    async def counted() -> bool:
+        text = (await deployment.api.get("/metrics")).text
+        return 'streamcore_worker_handled_total{worker="alerts"} 2.0' in text
+
+    await eventually(counted)
+    response = await deployment.api.get("/metrics")
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    assert 'streamcore_eventsub_received_total{type="channel.follow"} 2.0' in text
+    assert "streamcore_gateway_connected 1.0" in text
+    assert "streamcore_clients_connected 0.0" in text
+    assert "streamcore_clients_slow_disconnects_total 0.0" in text
+    assert 'streamcore_event_latency_seconds_count{stage="twitch_to_handled"}' in text
+    assert "streamcore_running 1.0" in text

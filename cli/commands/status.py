@@ -1,0 +1,84 @@
+"""`streamcore status`: what a running StreamCore is doing, in a few lines."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from core.errors import StreamCoreError
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("status", help="show the status of a running StreamCore")
+    parser.add_argument(
+        "--url", help="StreamCore's address (default http://STREAMCORE_HOST:STREAMCORE_PORT)"
+    )
+    parser.add_argument("--json", action="store_true", help="print the raw JSON status")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import httpx
+
+    from core.settings import load_settings
+
+    settings = load_settings()
+    host = (
+        "127.0.0.1" if settings.streamcore_host in ("0.0.0.0", "::") else settings.streamcore_host
+    )
+    url = (args.url or f"http://{host}:{settings.streamcore_port}").rstrip("/")
+    headers = {}
+    if settings.streamcore_admin_token is not None:
+        headers["Authorization"] = f"Bearer {settings.streamcore_admin_token.get_secret_value()}"
+    try:
+        response = httpx.get(f"{url}/system/status", headers=headers, timeout=10)
+    except httpx.HTTPError:
+        raise StreamCoreError(
+            f"No StreamCore answers at {url}; start it with `uv run streamcore run` or pass --url"
+        ) from None
+    if response.status_code in (401, 403):
+        raise StreamCoreError(
+            f"{url} refused the status request ({response.status_code}); set "
+            "STREAMCORE_ADMIN_TOKEN to the server's admin token"
+        )
+    status: dict[str, Any] = response.json()
+    if args.json:
+        print(json.dumps(status, indent=2))
+        return 0
+    print(summary(status))
+    return 0
+
+
+def summary(status: dict[str, Any]) -> str:
+    auth = status.get("auth", {})
+    gateway = status.get("gateway", {})
+    state = "running" if status.get("running") else "stopped"
+    lines = [
+        f"StreamCore {status.get('version', '?')}: {state}"
+        f" (bus {status['backends']['bus']}, store {status['backends']['store']})",
+        f"Twitch: {auth.get('state')}"
+        + (f" as {auth['login']}" if auth.get("login") else "")
+        + (f"; authorize at {auth['auth_url']}" if auth.get("auth_url") else ""),
+        f"Gateway: {gateway.get('state')}"
+        + (f", session {gateway['session_id']}" if gateway.get("session_id") else "")
+        + (
+            f", last message {gateway['last_message_age_s']}s ago"
+            if gateway.get("last_message_age_s") is not None
+            else ""
+        ),
+    ]
+    for subscription in status.get("subscriptions", []):
+        lines.append(
+            f"  {subscription['type']} v{subscription['version']}: {subscription['status']}"
+        )
+    for worker in status.get("workers", []):
+        lines.append(
+            f"Worker {worker['name']}: handled {worker.get('handled', 0)}, failed "
+            f"{worker.get('failed', 0)}, dead letters {worker.get('dead_letters', 0)}, "
+            f"lag {worker.get('lag', 0)}"
+        )
+    for error in status.get("worker_errors", []):
+        lines.append(f"Worker skipped: {error['source']}: {error['reason']}")
+    lines.append(f"Clients: {status.get('clients', {}).get('connected', 0)} connected")
+    return "\n".join(lines)

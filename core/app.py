@@ -6,9 +6,10 @@ long-lived task, so nothing runs that the lifespan does not close.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from bus import create_bus
 from core.dashboard_api import ASSETS_DIR as DASHBOARD_ASSETS
 from core.dashboard_api import router as dashboard_router
-from core.errors import ConfigError, StreamCoreError
+from core.errors import BackendUnavailable, ConfigError, StreamCoreError
 from core.logging import add_secret
 from core.runtime import Runtime
 from core.settings import Settings, load_settings
@@ -42,6 +43,8 @@ from workers.registry import discover_workers
 from workers.toolkit import worker_environment
 
 logger = logging.getLogger("streamcore")
+#: Pause between two connection attempts while STREAMCORE_STARTUP_WAIT_S lasts.
+STARTUP_RETRY_S = 1.0
 #: The project root, where static/ (browser kit) and overlays/ live.
 _ROOT = Path(__file__).resolve().parent.parent
 
@@ -98,6 +101,27 @@ def _refuse_open_control_surface(settings: Settings) -> None:
     )
 
 
+async def _connect_patiently(
+    connect: Callable[[], Awaitable[None]], what: str, wait_s: float
+) -> None:
+    """Connect, retrying for up to `wait_s` seconds with a progress line per attempt (services
+    started together, as by compose or systemd, come up in any order)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    attempt = 0
+    while True:
+        try:
+            await connect()
+            return
+        except BackendUnavailable as error:
+            left = deadline - loop.time()
+            if left <= 0:
+                raise
+            attempt += 1
+            logger.info("Waiting for %s (attempt %d, %.0f s left): %s", what, attempt, left, error)
+            await asyncio.sleep(min(STARTUP_RETRY_S, left))
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
@@ -109,9 +133,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             # Discovery imports every module in workers/ once; a duplicate name stops start-up.
             discovery = discover_workers()
             discovery.check()
-            await bus.connect()
+            wait_s = settings.streamcore_startup_wait_s
+            await _connect_patiently(bus.connect, "Redis", wait_s)
             stack.push_async_callback(bus.close)
-            await store.connect()
+            await _connect_patiently(store.connect, "the database", wait_s)
             stack.push_async_callback(store.close)
         except StreamCoreError as error:
             app.state.startup_error = str(error)

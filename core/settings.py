@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     streamcore_log_format: Literal["text", "json"] = "text"
     streamcore_stream_maxlen: int = Field(default=10_000, ge=100)
     streamcore_autostart: bool = False
+    streamcore_startup_wait_s: float = Field(default=0.0, ge=0, le=3600)
     #: Set by `streamcore demo`: the simulator's URL, which enables the dashboard's trigger
     #: buttons (POST /demo/trigger). Never point it at anything but a StreamCore simulator.
     streamcore_demo_simulator_url: str | None = None

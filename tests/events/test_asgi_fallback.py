@@ -12,20 +12,26 @@ from starlette.testclient import TestClient
 from core.app import create_app
 from core.constants import EVENTS_LOG_STREAM
 from core.settings import load_settings
+from events.keys import ClientKeys
 
 
 def test_replay_and_live_delivery_work_without_uvicorn(tmp_path: Path, redis_url: str) -> None:
     app = create_app(load_settings(redis_url=redis_url, streamcore_data_dir=str(tmp_path)))
     publisher = redis.Redis.from_url(redis_url)
     try:
+        # TestClient reports the server as "testserver", not loopback, so a key is required.
         with TestClient(app) as client:
+            assert client.portal is not None
+            key, _ = client.portal.call(ClientKeys(app.state.runtime.store).create, "test")
             deadline = time.monotonic() + 10
             # A raw publish is wrapped and retained by the broadcaster once it is subscribed.
             while publisher.xlen(EVENTS_LOG_STREAM) == 0:
                 assert time.monotonic() < deadline, "the broadcaster never wrapped the event"
                 publisher.publish("events:first", '{"n": 1}')
                 time.sleep(0.05)
-            with client.websocket_connect("/ws/events?since=0&events=first,second") as ws:
+            with client.websocket_connect(
+                f"/ws/events?since=0&events=first,second&key={key}"
+            ) as ws:
                 assert ws.receive_json()["event"] == "first"
                 publisher.publish("events:second", '{"n": 2}')
                 frame = ws.receive_json()

@@ -33,6 +33,8 @@ async def check_ready(manager: TokenManager) -> dict[str, Any] | None:
 
     The link is logged as well, so a user who reads logs rather than the dashboard finds it.
     """
+    # A token stored by another process (`streamcore auth`) counts: re-read it first.
+    await manager.fresh_status()
     missing = manager.missing_scopes()
     if manager.state == "ok" and not missing:
         return None

@@ -3,7 +3,8 @@
 The broadcaster of `/ws/events` runs from start-up (clients may connect and replay before the
 system starts); `System.start` adds the parts that talk to Twitch and handle events. Starting
 is idempotent and refused with the auth link while authorization is missing; stopping is
-graceful: in-flight handlers finish and ack, then the EventSub socket closes.
+graceful: the gateway appends every frame it already received and closes the EventSub socket
+(so no new entries arrive), then in-flight handlers finish and ack.
 """
 
 from __future__ import annotations

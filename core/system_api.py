@@ -29,7 +29,7 @@ async def start(request: Request, _: AdminRequired) -> JSONResponse:
     return JSONResponse(body, status_code=status)
 
 
-@router.post("/stop", summary="Stop gracefully: handlers finish, acks flush, the socket closes")
+@router.post("/stop", summary="Stop gracefully: the socket closes, handlers finish, acks flush")
 async def stop(request: Request, _: AdminRequired) -> dict[str, Any]:
     return await _system(request).stop()
 

@@ -12,8 +12,11 @@ import argparse
 import asyncio
 import contextlib
 import random
+import socket
 import sys
 from typing import Any
+
+from core.errors import StreamCoreError
 
 #: (subscription type, event overrides, weight): a plausible mix for a small channel.
 ACTIVITY: list[tuple[str, dict[str, Any], int]] = [
@@ -64,6 +67,12 @@ async def _demo(port: int, simulator_port: int, activity: bool) -> None:
     from simulator.testing import run_simulator
 
     base = f"http://127.0.0.1:{port}"
+    for taken in (port, simulator_port):
+        if not _port_free(taken):
+            raise StreamCoreError(
+                f"Port {taken} on 127.0.0.1 is in use; stop what uses it or pick another with "
+                "--port / --simulator-port"
+            )
     say(f"Starting the Twitch simulator on 127.0.0.1:{simulator_port} ...")
     async with run_simulator(port=simulator_port, redirect_uri=f"{base}/tokens/callback") as sim:
         env = sim.env()
@@ -116,7 +125,10 @@ async def _demo(port: int, simulator_port: int, activity: bool) -> None:
         say(f"  Event feed       {base}/overlays/feed.html")
         say(f"  Events socket    ws://127.0.0.1:{port}/ws/events")
         say(f"  Simulator        {sim.http_url}")
-        say("  Fire an event    uv run streamcore trigger channel.follow")
+        fire = "uv run streamcore trigger channel.follow"
+        if simulator_port != 8090:
+            fire += f" --simulator {sim.http_url}"
+        say(f"  Fire an event    {fire}")
         say("Press Ctrl+C to stop.")
         player = asyncio.create_task(_play_activity(sim)) if activity else None
         try:
@@ -126,6 +138,15 @@ async def _demo(port: int, simulator_port: int, activity: bool) -> None:
                 player.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await player
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 async def _play_activity(sim: Any) -> None:

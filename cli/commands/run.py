@@ -32,6 +32,8 @@ def run(args: argparse.Namespace) -> int:
         host=settings.streamcore_host,
         port=settings.streamcore_port,
         log_config=None,
-        ws_max_size=65536,
+        # Frames up to the inbound limit reach the app, which answers oversize with 1008 (and
+        # a reason); only frames far beyond it are cut off by uvicorn itself (1009).
+        ws_max_size=max(65_536, settings.ws_inbound_max_bytes * 2),
     )
     return 0

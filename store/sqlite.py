@@ -6,6 +6,7 @@ WAL mode lets a second process (`streamcore workers`) read while the API process
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 from pathlib import Path
@@ -16,6 +17,9 @@ from core.errors import BackendUnavailable
 from store.base import Store
 from store.errors import MigrationError
 from store.migrations import SCHEMA_VERSION_DDL, load_migrations
+
+#: Tries to switch a busy database to WAL before giving up (about 5 s in all).
+WAL_ATTEMPTS = 40
 
 
 def _statements(script: str) -> list[str]:
@@ -51,20 +55,40 @@ class SQLiteStore(Store):
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = await aiosqlite.connect(self.path, isolation_level=None, timeout=30)
-            await self.db.execute("PRAGMA journal_mode=WAL")
             await self.db.execute("PRAGMA busy_timeout=30000")
+            await self._enable_wal()
         except (OSError, sqlite3.Error) as error:
+            await self.close()
             raise BackendUnavailable(
                 f"Cannot open the SQLite database at {self.path} ({error}). "
                 "Fix STREAMCORE_DATA_DIR or its permissions."
             ) from None
-        await self._migrate()
+        try:
+            await self._migrate()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _enable_wal(self) -> None:
+        await self._execute_when_unlocked("PRAGMA journal_mode=WAL")
+
+    async def _execute_when_unlocked(self, statement: str) -> None:
+        # Switching to WAL, and taking the write lock while another process does so, can answer
+        # "locked" at once instead of waiting out busy_timeout: retry briefly.
+        for attempt in range(WAL_ATTEMPTS):
+            try:
+                await self.db.execute(statement)
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or attempt == WAL_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.05 * (attempt + 1))
 
     async def _migrate(self) -> None:
         migrations = load_migrations()
         # BEGIN IMMEDIATE takes the database write lock first, so a second process waits here
         # and then sees the versions the first one recorded.
-        await self.db.execute("BEGIN IMMEDIATE")
+        await self._execute_when_unlocked("BEGIN IMMEDIATE")
         try:
             await self.db.execute(SCHEMA_VERSION_DDL)
             async with self.db.execute("SELECT version FROM schema_version") as cursor:

@@ -74,8 +74,8 @@ async def test_sqlite_data_survives_reopen(tmp_path: Path) -> None:
 
 async def test_sqlite_concurrent_startups_apply_migrations_once(tmp_path: Path) -> None:
     stores = [SQLiteStore(tmp_path / "db.sqlite") for _ in range(4)]
-    await asyncio.gather(*(s.connect() for s in stores))
     try:
+        await asyncio.gather(*(s.connect() for s in stores))
         rows = await stores[0].db.execute_fetchall("SELECT version FROM schema_version")
         assert [r[0] for r in rows] == [m.version for m in load_migrations()]
     finally:
@@ -88,8 +88,8 @@ async def test_postgres_concurrent_startups_apply_migrations_once(
 ) -> None:
     dsn, schema = postgres_dsn_and_schema
     stores = [PostgresStore(dsn, schema=schema) for _ in range(4)]
-    await asyncio.gather(*(s.connect() for s in stores))
     try:
+        await asyncio.gather(*(s.connect() for s in stores))
         rows = await stores[0].pool.fetch("SELECT version FROM schema_version")
         assert [r["version"] for r in rows] == [m.version for m in load_migrations()]
     finally:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Request, WebSocket
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -30,6 +30,7 @@ from core.system import System
 from core.system_api import demo_router, metrics_router
 from core.system_api import router as system_router
 from core.tasks import TaskSupervisor
+from events.api import EVENTS_SOCKET_PATH, events_socket
 from events.api import router as events_router
 from events.broadcaster import Broadcaster
 from events.constants import CLOSE_RESTART
@@ -71,6 +72,25 @@ class OneLineStartupErrors:
             await send(message)
 
         await self.app(scope, receive, send_one_line)
+
+
+class StreamCoreApp(FastAPI):
+    """The FastAPI app, with `WS /ws/events` served in front of its middleware chain.
+
+    Every layer of the stack (error and exception middleware, FastAPI's telemetry, body-limit
+    and exit-stack layers, routers, the route wrapper) keeps a suspended coroutine frame for as
+    long as a connection lives. That is brief for HTTP, but an overlay stays connected for
+    hours, and with 1000 of them the chain cost ~7.5 KB of RSS per client (measured: 22.9 ->
+    15.5 KB per idle client). None of those layers does anything for this socket, and
+    `events_socket` handles its own errors and closes, so the scope goes straight to it.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"] == EVENTS_SOCKET_PATH:
+            scope["app"] = self  # events_socket reads app.state, as Starlette would provide
+            await events_socket(WebSocket(scope, receive, send))
+            return
+        await super().__call__(scope, receive, send)
 
 
 def _register_secrets(settings: Settings) -> None:
@@ -208,7 +228,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings is None:
         settings = load_settings()
     _register_secrets(settings)
-    app = FastAPI(title="StreamCore", version="0.1.0", lifespan=lifespan)
+    app = StreamCoreApp(title="StreamCore", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     app.add_middleware(OneLineStartupErrors)
     # -- routers: each part mounts its own APIRouter here.

@@ -45,7 +45,10 @@ from events.publisher import now_iso
 from events.replay import parse_since, plan_replay, truncated_notice
 from events.schema import event_schema
 
-__all__ = ["router"]
+__all__ = ["EVENTS_SOCKET_PATH", "events_socket", "router"]
+
+#: The fan-out's WebSocket path (also matched by events.asgi, which serves it directly).
+EVENTS_SOCKET_PATH = "/ws/events"
 
 logger = logging.getLogger("streamcore.events")
 router = APIRouter()
@@ -152,6 +155,12 @@ async def events_socket(websocket: WebSocket) -> None:
         protocol.ping_interval = settings.ws_ping_interval_s
         protocol.ping_timeout = settings.ws_ping_timeout_s
     await websocket.accept()
+    # uvicorn's websockets-sansio protocol keeps the parsed handshake (request and response,
+    # with their headers: ~2 KB) for the whole connection but never reads it after the accept.
+    # Only that implementation: the others may use attributes of these names differently.
+    if protocol is not None and type(protocol).__name__ == "WebSocketsSansIOProtocol":
+        protocol.request = None
+        protocol.response = None
     peer = websocket.client
     client = Client(
         make_sink(websocket),
@@ -229,4 +238,5 @@ async def _read_inbound(websocket: WebSocket, client: Client, settings: Any) -> 
 
 # A plain Starlette route: FastAPI's dependency-injected websocket route keeps three exit stacks
 # and a solved-dependency scope per connection (~10 KB each), which 1000 overlays would pay.
-router.add_websocket_route("/ws/events", events_socket)
+# The route stays for apps used without events.asgi's wrapper (tests, other servers).
+router.add_websocket_route(EVENTS_SOCKET_PATH, events_socket)

@@ -13,6 +13,7 @@ Two backends implement it, one per file: `bus.memory` (in-process, the embedded 
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -44,22 +45,32 @@ class GroupInfo:
     lag: int
 
 
-class Subscription(ABC):
+class Subscription:
     """A pattern subscription: iterate it to receive messages.
 
     Its queue is bounded. When the subscriber falls behind and the queue is full, the oldest
     queued message is dropped and `dropped` counts it: pub/sub is fire-and-forget (as in Redis,
     which disconnects slow subscribers), and durable delivery goes through streams instead.
+    Backends feed it with `offer`, which never blocks the publisher.
     """
 
-    dropped: int = 0
+    def __init__(self, maxsize: int) -> None:
+        self._queue: asyncio.Queue[Message] = asyncio.Queue(maxsize)
+        self.dropped = 0
 
-    @abstractmethod
-    def __aiter__(self) -> AsyncIterator[Message]: ...
+    def offer(self, message: Message) -> None:
+        if self._queue.full():
+            self._queue.get_nowait()
+            self.dropped += 1
+        self._queue.put_nowait(message)
 
-    @abstractmethod
     async def get(self) -> Message:
         """Wait for the next message."""
+        return await self._queue.get()
+
+    async def __aiter__(self) -> AsyncIterator[Message]:
+        while True:
+            yield await self._queue.get()
 
 
 class Bus(ABC):

@@ -22,25 +22,11 @@ class MemorySubscription(Subscription):
     """A bounded queue fed by `MemoryBus.publish`; drops the oldest message when full."""
 
     def __init__(self, patterns: tuple[str, ...], maxsize: int) -> None:
+        super().__init__(maxsize)
         self.patterns = patterns
-        self._queue: asyncio.Queue[Message] = asyncio.Queue(maxsize)
-        self.dropped = 0
 
     def matches(self, channel: str) -> bool:
         return any(fnmatch.fnmatchcase(channel, pattern) for pattern in self.patterns)
-
-    def offer(self, message: Message) -> None:
-        if self._queue.full():
-            self._queue.get_nowait()
-            self.dropped += 1
-        self._queue.put_nowait(message)
-
-    async def get(self) -> Message:
-        return await self._queue.get()
-
-    async def __aiter__(self) -> AsyncIterator[Message]:
-        while True:
-            yield await self._queue.get()
 
 
 @dataclass

@@ -49,22 +49,8 @@ class RedisSubscription(Subscription):
     """A bounded queue fed by a listener task that re-subscribes after connection loss."""
 
     def __init__(self, maxsize: int) -> None:
-        self._queue: asyncio.Queue[Message] = asyncio.Queue(maxsize)
-        self.dropped = 0
+        super().__init__(maxsize)
         self.ready = asyncio.Event()
-
-    def offer(self, message: Message) -> None:
-        if self._queue.full():
-            self._queue.get_nowait()
-            self.dropped += 1
-        self._queue.put_nowait(message)
-
-    async def get(self) -> Message:
-        return await self._queue.get()
-
-    async def __aiter__(self) -> AsyncIterator[Message]:
-        while True:
-            yield await self._queue.get()
 
 
 class RedisBus(Bus):

@@ -103,7 +103,13 @@ class Settings(BaseSettings):
         return _check_url(value, _WS_SCHEMES)
 
     @field_validator(
-        "redis_url", "database_url", "streamcore_admin_token", "token_encryption_key", mode="before"
+        "redis_url",
+        "database_url",
+        "streamcore_admin_token",
+        "token_encryption_key",
+        "streamcore_demo_simulator_url",
+        "eventsub_keepalive_timeout_s",
+        mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:

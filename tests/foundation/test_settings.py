@@ -72,3 +72,15 @@ def test_redact_url_hides_the_password() -> None:
     assert redact_url("redis://:hunter2@host:6379/0") == "redis://:***@host:6379/0"
     assert redact_url("postgresql://u:pw@h/db") == "postgresql://u:***@h/db"
     assert redact_url("redis://host:6379") == "redis://host:6379"
+
+
+def test_env_example_lists_every_setting_and_loads_as_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    example = Path(__file__).resolve().parents[2] / ".env.example"
+    text = example.read_text()
+    for name in Settings.model_fields:
+        assert f"\n{name.upper()}=" in text, f"{name.upper()} is missing from .env.example"
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+    settings = load_settings(_env_file=example)
+    assert settings.redis_dsn is None and settings.postgres_dsn is None
+    assert settings.streamcore_admin_token is None

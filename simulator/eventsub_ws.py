@@ -20,7 +20,7 @@ from simulator import wire
 from simulator.config import KEEPALIVE_MAX_S, SimulatorConfig
 from simulator.sessions import CLOSE_CODES, Session
 from simulator.state import SimulatorState
-from simulator.ws_protocol import PING_PONG_REASON
+from simulator.ws_protocol import PING_PONG_REASON, SESSION_SCOPE_KEY
 
 logger = logging.getLogger("streamcore.simulator")
 router = APIRouter()
@@ -74,6 +74,8 @@ async def eventsub_socket(websocket: WebSocket) -> None:
         state.session_closed(session, 1006, by_server=False)
         return
     session.last_sent = time.monotonic()
+    # The protocol layer reads this to hold its Pings while the session is silenced.
+    websocket.scope[SESSION_SCOPE_KEY] = session
     if old is not None:
         state.complete_reconnect(old, session)
     code, by_server = await _serve(websocket, state, session)

@@ -13,10 +13,21 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 
 #: The close reason; the app recognises a ping-pong failure by code 4002 and this text.
 PING_PONG_REASON = "client failed ping-pong"
+#: Scope key under which the app stores the connection's session, so a silenced session
+#: ("go silent": send nothing at all) holds its Pings too.
+SESSION_SCOPE_KEY = "simulator.session"
 
 
 class TwitchWebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's sans-I/O WebSocket protocol with Twitch's 4002 on a missed Pong."""
+
+    def send_keepalive_ping(self) -> None:
+        session = self.scope.get(SESSION_SCOPE_KEY) if getattr(self, "scope", None) else None
+        if getattr(session, "silent", False):
+            self.ping_timer = None
+            self.schedule_ping()  # look again next interval; send nothing while silent
+            return
+        super().send_keepalive_ping()
 
     def keepalive_timeout(self) -> None:
         self.pong_timer = None

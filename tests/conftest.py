@@ -124,3 +124,7 @@ async def simulator() -> AsyncIterator[object]:
 
     async with run_simulator() as sim:
         yield sim
+
+
+# A private, restartable redis-server per test (tests/redis_server.py).
+from tests.redis_server import redis_server  # noqa: E402, F401

@@ -80,6 +80,13 @@ def _user(user_id: str | None, login: str | None, name: str | None) -> AlertUser
     return AlertUser(id=user_id, login=login, name=name)
 
 
+def _unless_anonymous(event: ChannelSubscriptionGift | ChannelCheer) -> AlertUser | None:
+    """The user of a gift or cheer, or None when they chose to stay anonymous."""
+    if event.is_anonymous:
+        return None
+    return _user(event.user_id, event.user_login, event.user_name)
+
+
 class AlertsWorker(BaseWorker):
     required_scopes = ["moderator:read:followers", "channel:read:subscriptions", "bits:read"]
     emits = {
@@ -134,11 +141,7 @@ class AlertsWorker(BaseWorker):
             user = AlertUser(id=event.user_id, login=event.user_login, name=event.user_name)
             alert = "alert.sub", SubAlert(user=user, tier=event.tier, is_gift=event.is_gift)
         elif isinstance(event, ChannelSubscriptionGift):
-            gifter = (
-                None
-                if event.is_anonymous
-                else _user(event.user_id, event.user_login, event.user_name)
-            )
+            gifter = _unless_anonymous(event)
             alert = (
                 "alert.gift",
                 GiftAlert(
@@ -150,11 +153,7 @@ class AlertsWorker(BaseWorker):
                 ),
             )
         elif isinstance(event, ChannelCheer):
-            cheerer = (
-                None
-                if event.is_anonymous
-                else _user(event.user_id, event.user_login, event.user_name)
-            )
+            cheerer = _unless_anonymous(event)
             alert = (
                 "alert.cheer",
                 CheerAlert(

@@ -9,7 +9,7 @@ import sys
 
 from fastapi import FastAPI
 
-from core.app import create_app
+from app.factory import create_app
 from core.errors import ConfigError
 from core.logging import configure_logging
 from core.settings import load_settings

@@ -40,9 +40,9 @@ from websockets.asyncio.client import connect  # noqa: E402
 
 from bus.redis import RedisBus  # noqa: E402
 from core.settings import Settings  # noqa: E402
+from db_infrastructure.sqlite import SQLiteStore  # noqa: E402
 from events.publisher import EventPublisher  # noqa: E402
 from gateway.service import Gateway, GatewayOptions  # noqa: E402
-from store.sqlite import SQLiteStore  # noqa: E402
 from tokens.helix import HelixClient  # noqa: E402
 from tokens.manager import TokenManager  # noqa: E402
 from tokens.model import TokenSet  # noqa: E402

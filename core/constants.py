@@ -29,7 +29,9 @@ TOKEN_REFRESH_LOCK = "lock:token-refresh"
 
 # -- tuning ------------------------------------------------------------------------------------
 
-#: Twitch replays nothing older than this; anything older is dropped as a replay (section 1.7).
+#: Twitch replays nothing older than this; anything older is dropped as a replay. Twitch advises
+#: rejecting messages more than 10 minutes old:
+#: https://dev.twitch.tv/docs/eventsub/#guarding-against-replay-attacks
 MAX_MESSAGE_AGE_S = 10 * 60
 
 #: Default length kept in each eventsub:{type} stream: hours of a busy channel, a few MB.

@@ -5,7 +5,8 @@
      +-- ConfigError                 a setting is invalid: fix the environment or .env
      +-- BackendUnavailable          Redis or PostgreSQL cannot be reached at start-up
 
-Packages keep their own root (`bus.errors.BusError`, `store.errors.StoreError`, ...) under
+Packages keep their own root (`bus.errors.BusError`, `db_infrastructure.errors.StoreError`,
+...) under
 StreamCoreError, so `except StreamCoreError` at the edge turns any of them into one log line.
 """
 

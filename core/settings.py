@@ -16,6 +16,7 @@ from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.constants import EVENTSUB_STREAM_MAXLEN
 from core.errors import ConfigError
 
 _HTTP_SCHEMES = ("http", "https")
@@ -63,7 +64,7 @@ class Settings(BaseSettings):
     streamcore_port: int = Field(default=8000, ge=1, le=65535)
     streamcore_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     streamcore_log_format: Literal["text", "json"] = "text"
-    streamcore_stream_maxlen: int = Field(default=10_000, ge=100)
+    streamcore_stream_maxlen: int = Field(default=EVENTSUB_STREAM_MAXLEN, ge=100)
     streamcore_autostart: bool = False
     streamcore_startup_wait_s: float = Field(default=0.0, ge=0, le=3600)
     #: Set by `streamcore demo`: the simulator's URL, which enables the dashboard's trigger

@@ -15,11 +15,11 @@ import re
 import secrets
 from dataclasses import asdict, dataclass
 
+from db_infrastructure.base import Store
 from events.constants import CLIENT_KEY_BYTES, CLIENT_KEY_PREFIX, CLIENT_KEYS_NAMESPACE
 from events.errors import ClientKeyError, KeyNameTaken, UnknownKey
 from events.filters import EventFilter
 from events.publisher import now_iso
-from store.base import Store
 
 __all__ = ["ClientKeys", "KeyRecord", "hash_key"]
 

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
-import logging
+from collections.abc import Mapping
 from typing import Any
 
 from events.replay import REPLAY_TRUNCATED
 
 __all__ = ["SYSTEM_EVENTS", "event_schema"]
-
-logger = logging.getLogger("streamcore.events")
 
 #: Events StreamCore itself emits, whatever workers are installed.
 SYSTEM_EVENTS: dict[str, dict[str, Any]] = {
@@ -44,26 +41,15 @@ SYSTEM_EVENTS: dict[str, dict[str, Any]] = {
 }
 
 
-def _worker_schemas() -> dict[str, Any]:
-    try:
-        registry = importlib.import_module("workers.registry")
-    except ImportError:
-        return {}
-    event_schemas = getattr(registry, "event_schemas", None)
-    if event_schemas is None:
-        return {}
-    try:
-        return dict(event_schemas())
-    except Exception:
-        logger.exception("workers.registry.event_schemas() failed; listing system events only")
-        return {}
+def event_schema(worker_schemas: Mapping[str, dict[str, Any] | None]) -> dict[str, Any]:
+    """`{"events": [{"name", "source", "schema"}...]}`, worker events first, sorted by name.
 
-
-def event_schema() -> dict[str, Any]:
-    """`{"events": [{"name", "source", "schema"}...]}`, worker events first, sorted by name."""
+    `worker_schemas` maps each event the installed workers declare to its data's JSON schema
+    (None when undeclared); the caller gets it from worker discovery.
+    """
     events = [
         {"name": name, "source": "worker", "schema": schema}
-        for name, schema in sorted(_worker_schemas().items())
+        for name, schema in sorted(worker_schemas.items())
     ]
     events += [
         {"name": name, "source": "system", **details}

@@ -7,8 +7,8 @@ which stops reading that socket (TCP pushes back to Twitch); nothing is dropped 
 
 from __future__ import annotations
 
-import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass
 
@@ -41,12 +41,13 @@ class Socket:
         self.id = socket_id
         self._connection = connection
 
-    async def pump(self, queue: asyncio.Queue[object]) -> None:
+    async def pump(self, put: Callable[[Frame | Closed], Awaitable[None]]) -> None:
+        """Forward every frame through `put` (the session's bounded queue), then `Closed`."""
         code: int | None = None
         detail = "closed"
         try:
             async for text in self._connection:
-                await queue.put(Frame(self.id, text))
+                await put(Frame(self.id, text))
         except ConnectionClosed as closed:
             if closed.rcvd is not None:
                 code, detail = closed.rcvd.code, closed.rcvd.reason
@@ -55,7 +56,7 @@ class Socket:
         else:
             rcvd = self._connection.close_code
             code, detail = rcvd, self._connection.close_reason or "closed"
-        await queue.put(Closed(self.id, code, detail))
+        await put(Closed(self.id, code, detail))
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close politely (a Close frame is allowed: it is not a data frame)."""

@@ -2,14 +2,13 @@
 
 GatewayError                    root (a core.errors.StreamCoreError)
  +-- MalformedFrame             a frame is not an EventSub message; it is logged and skipped
- +-- GatewayStopped             the gateway was stopped; start it again to receive events
 """
 
 from __future__ import annotations
 
 from core.errors import StreamCoreError
 
-__all__ = ["GatewayError", "GatewayStopped", "MalformedFrame"]
+__all__ = ["GatewayError", "MalformedFrame"]
 
 
 class GatewayError(StreamCoreError):
@@ -18,7 +17,3 @@ class GatewayError(StreamCoreError):
 
 class MalformedFrame(GatewayError):
     """A frame that is not valid EventSub JSON (or misses a required field). It is skipped."""
-
-
-class GatewayStopped(GatewayError):
-    """The gateway was stopped; start it again (POST /system/start) to receive events."""

@@ -63,10 +63,6 @@ class Handoff:
         #: Times an append waited for the bus (for status and metrics).
         self.bus_retries = 0
 
-    async def deliver(self, notification: Notification) -> str | None:
-        """Append once; the entry id, or None for a duplicate (see `deliver_many`)."""
-        return (await self.deliver_many([notification]))[0]
-
     async def deliver_many(self, notifications: Sequence[Notification]) -> list[str | None]:
         """Append each once, in order, in one round trip; per notification the entry id, or
         None for a duplicate. Retries the whole batch while the bus is down (until cancelled:

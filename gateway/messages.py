@@ -1,7 +1,9 @@
 """EventSub's wire messages, read once here and turned into our own typed messages.
 
-`parse_frame(text)` is the only place that knows Twitch's envelope (`metadata` + `payload`,
-protocol reference 1.2-1.3); everything after it sees these dataclasses. Pure: no I/O.
+`parse_frame(text)` is the only place that knows Twitch's envelope (`metadata` + `payload`;
+the five message types and their fields are in
+https://dev.twitch.tv/docs/eventsub/websocket-reference/ ); everything after it sees these
+dataclasses. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -155,6 +157,10 @@ def parse_timestamp(value: str) -> float | None:
 
 
 def is_stale(timestamp: str, wall_now: float, max_age_s: float = MAX_MESSAGE_AGE_S) -> bool:
-    """True when a message is older than the replay window (1.7); unparseable counts as stale."""
+    """True when a message is older than the replay window; unparseable counts as stale.
+
+    Twitch advises rejecting messages whose timestamp is more than 10 minutes old:
+    https://dev.twitch.tv/docs/eventsub/#guarding-against-replay-attacks
+    """
     sent_at = parse_timestamp(timestamp)
     return sent_at is None or wall_now - sent_at > max_age_s

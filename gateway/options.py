@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.constants import EVENTSUB_STREAM_MAXLEN
 from core.settings import Settings
+from gateway.protocol import DEFAULT_KEEPALIVE_MARGIN_S, DEFAULT_WELCOME_TIMEOUT_S
 
 __all__ = ["GatewayOptions"]
 
@@ -13,9 +15,10 @@ __all__ = ["GatewayOptions"]
 class GatewayOptions:
     """Tuning; the defaults suit Twitch, tests shorten the timers."""
 
-    keepalive_timeout_s: int | None = None  # None: Twitch's default (10 s)
-    keepalive_margin_s: float = 3.0
-    welcome_timeout_s: float = 15.0
+    #: Asked of Twitch in the connect URL; None takes Twitch's default (see gateway.protocol).
+    keepalive_timeout_s: int | None = None
+    keepalive_margin_s: float = DEFAULT_KEEPALIVE_MARGIN_S
+    welcome_timeout_s: float = DEFAULT_WELCOME_TIMEOUT_S
     open_timeout_s: float = 10.0
     #: Twitch's largest notifications (chat messages with fragments) are a few KiB.
     max_frame_bytes: int = 1024 * 1024
@@ -25,7 +28,7 @@ class GatewayOptions:
     #: Retries of subscriptions that failed for a transient reason (429, 5xx, network).
     retry_base_s: float = 2.0
     retry_cap_s: float = 60.0
-    stream_maxlen: int = 10_000
+    stream_maxlen: int = EVENTSUB_STREAM_MAXLEN
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GatewayOptions:

@@ -7,11 +7,18 @@ frame, a socket closed, the time) with decisions (`Action`s) that the thin I/O l
 `gateway.service` carries out:
 
     frame on the primary socket    -> Subscribe / Deliver / OpenSuccessor / Revoked / Drop
-    welcome on the successor       -> CloseSocket(old primary), no re-subscribe (1.5)
-    close code or a quiet socket   -> Restart(reason): base URL, back off, re-subscribe (1.4, 1.6)
+    welcome on the successor       -> CloseSocket(old primary), no re-subscribe
+    close code or a quiet socket   -> Restart(reason): base URL, back off, re-subscribe
+
+Twitch's rules behind those arrows: after `session_reconnect` the subscriptions move to the new
+socket on their own, so the old socket is closed once the new one is welcomed; a lost
+connection (any close code, or silence longer than the keepalive timeout) disables every
+subscription on it, so the client starts again at the base URL and subscribes again. Twitch
+describes them in https://dev.twitch.tv/docs/eventsub/handling-websocket-events/ ; the
+"EventSub over WebSocket" section of docs/twitch-protocol.md sums them up.
 
 The clock is always passed in (`now` is monotonic seconds, `wall_now` Unix seconds), so every
-rule is testable without waiting. See docs/twitch-protocol.md sections 1.3-1.10.
+rule is testable without waiting.
 """
 
 from __future__ import annotations
@@ -60,7 +67,9 @@ __all__ = [
 ]
 
 #: Added to keepalive_timeout_seconds before a quiet socket counts as dead: Twitch sends the
-#: keepalive right at the timeout, and the network adds jitter (1.4 suggests a few seconds).
+#: keepalive right at the timeout, and the network adds jitter, so allow a few seconds. Twitch's
+#: rule (no message for longer than the timeout means the connection is gone):
+#: https://dev.twitch.tv/docs/eventsub/handling-websocket-events/#keepalive-message
 DEFAULT_KEEPALIVE_MARGIN_S = 3.0
 #: How long a fresh socket may take to deliver its welcome before we give up on it.
 DEFAULT_WELCOME_TIMEOUT_S = 15.0
@@ -104,7 +113,11 @@ _CLOSE_CODES: dict[int, CloseClass] = {
 
 
 def classify_close(code: int | None) -> CloseClass:
-    """The meaning of a close code (1.6); anything else is a plain network loss."""
+    """The meaning of a close code; anything else is a plain network loss.
+
+    Twitch's codes 4000-4007 and their causes are listed under "Close message" in
+    https://dev.twitch.tv/docs/eventsub/handling-websocket-events/
+    """
     if code is not None and code in _CLOSE_CODES:
         return replace(_CLOSE_CODES[code], code=code)
     if code == 1009:
@@ -139,7 +152,12 @@ class Welcomed:
 
 @dataclass(frozen=True, slots=True)
 class OpenSuccessor:
-    """session_reconnect: open `url` now, keep reading the old socket meanwhile (1.5)."""
+    """session_reconnect: open `url` now, keep reading the old socket meanwhile.
+
+    Twitch keeps delivering on the old socket until the new one has its welcome, and closes
+    it with 4004 if the client has not moved within 30 s:
+    https://dev.twitch.tv/docs/eventsub/handling-websocket-events/#reconnect-message
+    """
 
     url: str
 
@@ -194,7 +212,8 @@ class GatewayProtocol:
     keepalive_margin_s: float = DEFAULT_KEEPALIVE_MARGIN_S
     welcome_timeout_s: float = DEFAULT_WELCOME_TIMEOUT_S
     max_message_age_s: float = MAX_MESSAGE_AGE_S
-    #: Twitch's default when the welcome does not say (1.4).
+    #: Twitch's default keepalive timeout (10 s), used when the welcome does not give one:
+    #: https://dev.twitch.tv/docs/eventsub/handling-websocket-events/#welcome-message
     keepalive_timeout_s: int = 10
     session_id: str | None = None
     #: Wall-clock time of the current session's first welcome (kept across reconnects).
@@ -270,7 +289,9 @@ class GatewayProtocol:
         if sock.session_id is not None:
             return [Drop("malformed", "", "a second welcome on one socket")]
         sock.session_id = message.session_id
-        self.session_id = message.session_id  # always the newest welcome's id (1.5)
+        # Always the newest welcome's id: Twitch does not promise that the welcome after a
+        # session_reconnect repeats the old id, so never keep an older one.
+        self.session_id = message.session_id
         if message.keepalive_timeout_s:
             self.keepalive_timeout_s = message.keepalive_timeout_s
         if not sock.successor:

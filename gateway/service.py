@@ -1,6 +1,6 @@
 """The Gateway: runs the EventSub WebSocket session(s) and hands every notification off.
 
-`await gateway.run()` until cancelled (spawn it through runtime.tasks); `await gateway.stop()`
+`await gateway.run()` until cancelled (spawn it through a TaskSupervisor); `await gateway.stop()`
 closes the socket politely; `gateway.status()` is what `GET /system/status` shows. The protocol
 decisions come from `gateway.protocol` (pure); this module only carries them out: sockets,
 timers, Helix calls (through `gateway.subscriptions`) and the durable hand-off.
@@ -12,10 +12,10 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from bus import Bus, BusUnavailable
@@ -26,6 +26,7 @@ from gateway.connection import FRAME_QUEUE_SIZE, Closed, Frame, Socket, open_soc
 from gateway.handoff import Handoff
 from gateway.options import GatewayOptions
 from gateway.protocol import (
+    Action,
     CloseClass,
     CloseSocket,
     Deliver,
@@ -38,18 +39,15 @@ from gateway.protocol import (
     Subscribe,
     Welcomed,
 )
-from gateway.subscriptions import SubscriptionBook, Wanted, distinct_wanted
+from gateway.subscriptions import SubscriptionBook, Wanted, distinct_wanted, moderator_id_for
 from tokens.errors import TokenError
 from tokens.helix import HelixClient
 from tokens.manager import TokenManager
 
-if TYPE_CHECKING:
-    from core.runtime import Runtime
-    from workers.base import BaseWorker
-
 logger = logging.getLogger("streamcore.gateway")
 
-#: (broadcaster_id, moderator_id) -> the subscriptions wanted, as workers declare them.
+#: (broadcaster_id, moderator_id) -> the subscriptions wanted, as declared
+#: ({"type", "version", "condition"}); repeats are merged here.
 WantedSource = Callable[[str, str], list[dict[str, Any]]]
 
 
@@ -83,8 +81,23 @@ HANDOFF_BATCH = 256
 #: How long a stop waits for the session to append the frames it already received.
 STOP_DRAIN_S = 5.0
 
-_WATCHDOG = object()
-_NOTHING_SUBSCRIBED = object()
+
+@dataclass(frozen=True)
+class _WatchdogFired:
+    """The protocol's deadline passed; the loop asks it what to do."""
+
+
+@dataclass(frozen=True)
+class _NothingSubscribed:
+    """Reconciliation enabled no subscription: holding the socket would only earn a 4003."""
+
+
+#: What the session's one loop reads, in arrival order: frames and closes from every socket,
+#: a successor socket that finished opening, and the session's own timers and helpers.
+_SessionItem = Frame | Closed | _Opened | _WatchdogFired | _NothingSubscribed
+_SessionQueue = asyncio.Queue[_SessionItem]
+#: Starts a helper task of the session (cancelled when the session ends).
+_Spawn = Callable[[Coroutine[Any, Any, None]], None]
 
 
 def _iso(timestamp: float | None) -> str | None:
@@ -103,14 +116,14 @@ class Gateway:
         tokens: TokenManager,
         helix: HelixClient,
         publisher: EventPublisher,
-        workers: Sequence[type[BaseWorker]] | WantedSource,
+        wanted: WantedSource,
         *,
         options: GatewayOptions | None = None,
     ) -> None:
         self._settings = settings
         self._tokens = tokens
         self._publisher = publisher
-        self._source = workers
+        self._wanted = wanted
         self.options = options or GatewayOptions.from_settings(settings)
         self.handoff = Handoff(bus, self.options.stream_maxlen)
         self.subscriptions = SubscriptionBook(helix)
@@ -161,18 +174,8 @@ class Gateway:
         }
 
     def wanted(self, broadcaster_id: str) -> list[Wanted]:
-        from workers.registry import moderator_id_for
-
         moderator_id = moderator_id_for(broadcaster_id, self._settings.twitch_moderator_id)
-        if callable(self._source) and not isinstance(self._source, Sequence):
-            declared = self._source(broadcaster_id, moderator_id)
-        else:
-            declared = [
-                sub
-                for cls in self._source
-                for sub in cls().get_subscriptions(broadcaster_id, moderator_id)
-            ]
-        return distinct_wanted(declared)
+        return distinct_wanted(self._wanted(broadcaster_id, moderator_id))
 
     # -- life ------------------------------------------------------------------------------------
 
@@ -249,14 +252,11 @@ class Gateway:
     async def _session(self) -> _SessionEnd:
         """One session, through any number of session_reconnects, until it must restart."""
         self.protocol = self._new_protocol()
-        queue: asyncio.Queue[object] = asyncio.Queue(FRAME_QUEUE_SIZE)
+        queue: _SessionQueue = asyncio.Queue(FRAME_QUEUE_SIZE)
         helpers: set[asyncio.Task[Any]] = set()
         self._subscribed = False
-        #: Notifications parsed but not yet appended; flushed before any other action and
-        #: whenever no further frame is waiting, so nothing lingers (see `_flush`).
-        batch: list[Notification] = []
 
-        def spawn(coroutine: Any) -> None:
+        def spawn(coroutine: Coroutine[Any, Any, None]) -> None:
             task = asyncio.create_task(coroutine)
             helpers.add(task)
             task.add_done_callback(helpers.discard)
@@ -268,65 +268,7 @@ class Gateway:
         try:
             self._register(opened.socket, queue, spawn)
             spawn(self._watchdog(queue))
-            while True:
-                if batch and queue.empty():
-                    await self._flush(batch)  # nothing more waiting: hand the batch off now
-                    batch = []
-                item = await queue.get()
-                if self._stop_requested and not isinstance(item, Frame):
-                    if batch:
-                        await self._flush(batch)
-                    return _SessionEnd("stopped", "stopped", healthy=True)
-                if batch and not isinstance(item, Frame):
-                    await self._flush(batch)  # keep every other event after earlier frames
-                    batch = []
-                if isinstance(item, Frame):
-                    actions = self.protocol.receive(
-                        item.socket_id, item.text, time.monotonic(), time.time()
-                    )
-                elif isinstance(item, Closed):
-                    self._sockets.pop(item.socket_id, None)
-                    actions = self.protocol.socket_closed(item.socket_id, item.code)
-                elif isinstance(item, _Opened):
-                    if item.socket is None:
-                        reason = f"cannot open reconnect_url: {item.error}"
-                        return _SessionEnd(reason, "reconnect_failed", self._subscribed)
-                    self._register(item.socket, queue, spawn)
-                    continue
-                elif item is _NOTHING_SUBSCRIBED:
-                    return _SessionEnd("no subscription could be created", "nothing_subscribed")
-                else:
-                    actions = self.protocol.check(time.monotonic())
-                for action in actions:
-                    if isinstance(action, Deliver):
-                        batch.append(action.notification)
-                        if len(batch) >= HANDOFF_BATCH:
-                            await self._flush(batch)
-                            batch = []
-                        continue
-                    if batch:
-                        await self._flush(batch)
-                        batch = []
-                    if isinstance(action, Restart):
-                        return _SessionEnd.of(action, self._subscribed)
-                    elif isinstance(action, Subscribe):
-                        spawn(self._subscribe(action.session_id, queue))
-                    elif isinstance(action, Welcomed):
-                        await self._set_state(
-                            "connected",
-                            "subscribing" if action.resubscribe else "reconnected",
-                            session_id=action.session_id,
-                        )
-                    elif isinstance(action, OpenSuccessor):
-                        spawn(self._open_successor(action.url, queue))
-                    elif isinstance(action, CloseSocket):
-                        sock = self._sockets.pop(action.socket_id, None)
-                        if sock is not None:
-                            spawn(sock.close(1000, "reconnected"))
-                    elif isinstance(action, Revoked):
-                        await self._revoked(action)
-                    elif isinstance(action, Drop):
-                        self._drop(action)
+            return await self._read(queue, spawn)
         finally:
             for task in list(helpers):
                 task.cancel()
@@ -338,10 +280,78 @@ class Gateway:
             await self._close_all("reconnecting")
             self.subscriptions.session_lost()
 
-    def _register(self, sock: Socket, queue: asyncio.Queue[object], spawn: Any) -> None:
+    async def _read(self, queue: _SessionQueue, spawn: _Spawn) -> _SessionEnd:
+        """The session's loop: one item at a time, in arrival order, until the session ends."""
+        #: Notifications parsed but not yet appended; flushed before any other action and
+        #: whenever no further frame is waiting, so nothing lingers (see `_flush`).
+        pending: list[Notification] = []
+        while True:
+            if pending and queue.empty():
+                await self._flush(pending)  # nothing more waiting: hand the batch off now
+            item = await queue.get()
+            if not isinstance(item, Frame):
+                await self._flush(pending)  # keep every other event after earlier frames
+                if self._stop_requested:
+                    return _SessionEnd("stopped", "stopped", healthy=True)
+            match item:
+                case Frame(socket_id=socket_id, text=text):
+                    actions = self.protocol.receive(socket_id, text, time.monotonic(), time.time())
+                case Closed(socket_id=socket_id, code=code):
+                    self._sockets.pop(socket_id, None)
+                    actions = self.protocol.socket_closed(socket_id, code)
+                case _Opened(socket=None, error=error):
+                    reason = f"cannot open reconnect_url: {error}"
+                    return _SessionEnd(reason, "reconnect_failed", self._subscribed)
+                case _Opened(socket=Socket() as sock):
+                    self._register(sock, queue, spawn)
+                    continue
+                case _NothingSubscribed():
+                    return _SessionEnd("no subscription could be created", "nothing_subscribed")
+                case _WatchdogFired():
+                    actions = self.protocol.check(time.monotonic())
+            end = await self._carry_out(actions, pending, queue, spawn)
+            if end is not None:
+                return end
+
+    async def _carry_out(
+        self,
+        actions: list[Action],
+        pending: list[Notification],
+        queue: _SessionQueue,
+        spawn: _Spawn,
+    ) -> _SessionEnd | None:
+        """Do what the protocol decided, in order; a `_SessionEnd` when the session must end."""
+        for action in actions:
+            if isinstance(action, Deliver):
+                pending.append(action.notification)
+                if len(pending) >= HANDOFF_BATCH:
+                    await self._flush(pending)
+                continue
+            await self._flush(pending)
+            match action:
+                case Restart():
+                    return _SessionEnd.of(action, self._subscribed)
+                case Subscribe(session_id=session_id):
+                    spawn(self._subscribe(session_id, queue))
+                case Welcomed(session_id=session_id, resubscribe=resubscribe):
+                    reason = "subscribing" if resubscribe else "reconnected"
+                    await self._set_state("connected", reason, session_id=session_id)
+                case OpenSuccessor(url=url):
+                    spawn(self._open_successor(url, queue))
+                case CloseSocket(socket_id=socket_id):
+                    sock = self._sockets.pop(socket_id, None)
+                    if sock is not None:
+                        spawn(sock.close(1000, "reconnected"))
+                case Revoked():
+                    await self._revoked(action)
+                case Drop():
+                    self._drop(action)
+        return None
+
+    def _register(self, sock: Socket, queue: _SessionQueue, spawn: _Spawn) -> None:
         self._sockets[sock.id] = sock
         self.protocol.socket_opened(sock.id, time.monotonic())
-        spawn(sock.pump(queue))
+        spawn(sock.pump(queue.put))
 
     async def _open(self, url: str) -> _Opened:
         self._next_socket_id += 1
@@ -361,20 +371,20 @@ class Gateway:
             return _Opened(None, f"{type(error).__name__}: {error}")
         return _Opened(sock)
 
-    async def _open_successor(self, url: str, queue: asyncio.Queue[object]) -> None:
+    async def _open_successor(self, url: str, queue: _SessionQueue) -> None:
         await queue.put(await self._open(url))
 
-    async def _watchdog(self, queue: asyncio.Queue[object]) -> None:
+    async def _watchdog(self, queue: _SessionQueue) -> None:
         """Wake the loop when the protocol's deadline passes (it decides what that means)."""
         while True:
             deadline = self.protocol.deadline()
             wait = 0.5 if deadline is None else max(0.05, deadline - time.monotonic())
             await asyncio.sleep(wait)
             if self.protocol.check(time.monotonic()):
-                await queue.put(_WATCHDOG)
+                await queue.put(_WatchdogFired())
                 await asyncio.sleep(0.5)  # the loop acts on it; do not flood the queue
 
-    async def _subscribe(self, session_id: str, queue: asyncio.Queue[object]) -> None:
+    async def _subscribe(self, session_id: str, queue: _SessionQueue) -> None:
         user_id = self._tokens.user_id
         wanted = self.wanted(user_id) if user_id else []
         scopes = self._tokens.scopes or []
@@ -393,7 +403,7 @@ class Gateway:
         )
         if enabled == 0:
             # Holding the socket would only end in 4003; leave and wait for a fix instead.
-            await queue.put(_NOTHING_SUBSCRIBED)
+            await queue.put(_NothingSubscribed())
             return
         self._subscribed = True  # a healthy session: the reconnect back-off resets
         await self._set_state("connected", "subscribed", session_id=session_id)
@@ -402,13 +412,16 @@ class Gateway:
             await asyncio.sleep(backoff.next_delay())
             await self.subscriptions.create(retry, session_id, self._tokens.scopes or [])
 
-    async def _flush(self, batch: list[Notification]) -> None:
-        """Append the batch (in order, once each) before the loop reads on."""
-        results = await self.handoff.deliver_many(batch)
-        for notification, entry_id in zip(batch, results, strict=True):
+    async def _flush(self, pending: list[Notification]) -> None:
+        """Append what is pending (in order, once each) before the loop reads on; empties it."""
+        if not pending:
+            return
+        results = await self.handoff.deliver_many(pending)
+        for notification, entry_id in zip(pending, results, strict=True):
             self.received[notification.subscription_type] += 1
             if entry_id is None:
                 self.deduplicated[notification.subscription_type] += 1
+        pending.clear()
 
     def _drop(self, action: Drop) -> None:
         self.dropped[action.subscription_type or action.why] += 1
@@ -473,26 +486,3 @@ def _close_abandoned(attempt: asyncio.Future[Socket]) -> None:
 #: Closes of sockets that finished opening after their session was cancelled (kept referenced
 #: until done so they are not garbage-collected mid-close).
 _ABANDONED: set[asyncio.Future[None]] = set()
-
-
-def build_gateway(
-    runtime: Runtime,
-    workers: Sequence[type[BaseWorker]] | None = None,
-    publisher: EventPublisher | None = None,
-) -> Gateway:
-    """The process's Gateway from its runtime (for POST /system/start); not started.
-
-    `workers` defaults to every registered worker, `publisher` to a new EventPublisher.
-    """
-    from workers.registry import registered_workers
-
-    if runtime.tokens is None or runtime.helix is None:
-        raise RuntimeError("build the token manager and Helix client before the gateway")
-    return Gateway(
-        runtime.settings,
-        runtime.bus,
-        runtime.tokens,
-        runtime.helix,
-        publisher or EventPublisher(runtime.bus, runtime.settings.events_retention_count),
-        list(workers) if workers is not None else registered_workers(),
-    )

@@ -1,4 +1,9 @@
-"""Desired-state reconciliation of EventSub subscriptions (protocol reference 1.8, 3.2-3.4).
+"""Desired-state reconciliation of EventSub subscriptions.
+
+Twitch's rules it follows: subscriptions are created, listed and deleted through Helix
+(https://dev.twitch.tv/docs/api/reference/#create-eventsub-subscription, with Get and Delete
+EventSub Subscriptions beside it), and the WebSocket subscriptions of one user token are capped
+by cost and count (https://dev.twitch.tv/docs/eventsub/manage-subscriptions/).
 
 `plan_reconciliation` is pure: given what the workers want and what `GET
 /eventsub/subscriptions` lists, it decides what to adopt, create, delete (orphans: another
@@ -35,13 +40,17 @@ from tokens.helix import HelixClient
 
 logger = logging.getLogger("streamcore.gateway")
 
-#: Per user token limits for WebSocket subscriptions (1.8).
+#: Twitch's limits per user token for WebSocket subscriptions: total cost at most 10, at most 300
+#: enabled subscriptions per connection. See "Subscription limits" in
+#: https://dev.twitch.tv/docs/eventsub/handling-websocket-events/
 MAX_TOTAL_COST = 10
 MAX_PER_CONNECTION = 300
 #: Parallel Helix calls: enough to create 300 subscriptions well inside the 10 s deadline,
 #: few enough to stay polite to Twitch's rate limiter (800 points a minute).
 CREATE_CONCURRENCY = 16
-#: Types that need no authorization cost 1 unless the condition's user authorized us (1.8).
+#: Types that need no authorization cost 1 unless the condition's user authorized us; types
+#: that need a scope cost 0. Twitch's cost rules:
+#: https://dev.twitch.tv/docs/eventsub/manage-subscriptions/
 NO_AUTHORIZATION_TYPES = frozenset(
     {"stream.online", "stream.offline", "channel.update", "channel.raid", "user.update"}
 )
@@ -64,6 +73,11 @@ class Wanted:
     @property
     def key(self) -> SubKey:
         return key_of(self.type, self.version, self.condition)
+
+
+def moderator_id_for(broadcaster_id: str, configured_moderator_id: str = "") -> str:
+    """The `moderator_id` workers get: TWITCH_MODERATOR_ID when set, else the broadcaster."""
+    return configured_moderator_id or broadcaster_id
 
 
 def distinct_wanted(subscriptions: Iterable[dict[str, Any]]) -> list[Wanted]:

@@ -1,8 +1,13 @@
-"""The EventSub subscription types the simulator knows (protocol reference, section 5).
+"""The EventSub subscription types the simulator knows, with Twitch's authorization rules.
 
 For each type: the current version, the scopes that authorize it (any one suffices), the
 condition fields, and which condition field names the user whose token must create it over
 WebSocket. Types without scopes cost 1 unless the condition's user has authorized the client.
+
+Twitch's sources: versions and scopes in
+https://dev.twitch.tv/docs/eventsub/eventsub-subscription-types/ , condition fields in
+https://dev.twitch.tv/docs/eventsub/eventsub-reference/ , cost in
+https://dev.twitch.tv/docs/eventsub/manage-subscriptions/
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-#: Twitch's accepted range for `keepalive_timeout_seconds` (EventSub WebSocket reference).
+#: Twitch's accepted range for `keepalive_timeout_seconds`:
+#: https://dev.twitch.tv/docs/eventsub/handling-websocket-events/
 KEEPALIVE_MIN_S = 10
 KEEPALIVE_MAX_S = 600
 #: Twitch sends session_reconnect 30 s before it closes the old connection.

@@ -1,4 +1,7 @@
-"""Realistic `event` objects for every supported EventSub type (protocol reference, section 5).
+"""Realistic `event` objects for every supported EventSub type.
+
+The fields of each type's `event` follow Twitch's EventSub reference:
+https://dev.twitch.tv/docs/eventsub/eventsub-reference/
 
 `generate_event(type, version, condition, overrides)` builds the event for one subscription:
 the users named in the condition appear in the event, other values are drawn at random from
@@ -26,7 +29,8 @@ __all__ = [
     "generate_event",
 ]
 
-#: Subscription type -> current version (section 5).
+#: Subscription type -> current version, as listed in
+#: https://dev.twitch.tv/docs/eventsub/eventsub-subscription-types/
 SUPPORTED_TYPES: dict[str, str] = dict(CURRENT_VERSIONS)
 
 

@@ -1,8 +1,14 @@
 """The simulated id.twitch.tv: clients, codes, access and refresh tokens, device codes.
 
 Pure state and rules, no I/O. Every refusal raises OAuthError with the status and message
-Twitch answers with (protocol reference, section 4). Refresh tokens are single-use and rotate;
-an expired or revoked access token is invalid everywhere.
+Twitch answers with. Refresh tokens are single-use and rotate; an expired or revoked access
+token is invalid everywhere.
+
+Twitch documents the flows and their answers in
+https://dev.twitch.tv/docs/authentication/getting-tokens-oauth/ (authorization code and device
+code flows), https://dev.twitch.tv/docs/authentication/refresh-tokens/ ,
+https://dev.twitch.tv/docs/authentication/validate-tokens/ and
+https://dev.twitch.tv/docs/authentication/revoke-tokens/ .
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""EventSub subscriptions and Twitch's rules for creating them (protocol reference 1.8, 3.2).
+"""EventSub subscriptions and Twitch's rules for creating them.
+
+The rules come from https://dev.twitch.tv/docs/api/reference/#create-eventsub-subscription
+(status codes) and https://dev.twitch.tv/docs/eventsub/manage-subscriptions/ (cost and limits).
 
 Pure state: `SubscriptionRegistry.create` validates a Create EventSub Subscription body
 against the caller's token, the target session and the per-user limits, and raises HelixError
@@ -18,13 +21,20 @@ from simulator.oauth import AccessToken
 from simulator.sessions import Session
 from simulator.wire import rfc3339_nano
 
-#: Per user token (client + user) limits for WebSocket transports [doc].
+#: Twitch's limits per user token (client + user) for the WebSocket transport: total cost 10,
+#: 300 enabled subscriptions per connection, 3 connections with enabled subscriptions (see
+#: "Subscription limits" in https://dev.twitch.tv/docs/eventsub/handling-websocket-events/).
+#: At most 3 subscriptions may share a type and condition:
+#: https://dev.twitch.tv/docs/eventsub/manage-subscriptions/
 MAX_TOTAL_COST = 10
 MAX_PER_CONNECTION = 300
 MAX_CONNECTIONS = 3
 MAX_SAME_TYPE_AND_CONDITION = 3
 
-#: Statuses a revocation may carry (3.3 lists them; 1.3 names the first three).
+#: Statuses a revocation may carry. The revocation message documents the first three; Get
+#: EventSub Subscriptions lists the other three as subscription statuses:
+#: https://dev.twitch.tv/docs/eventsub/handling-websocket-events/#revocation-message
+#: https://dev.twitch.tv/docs/api/reference/#get-eventsub-subscriptions
 _MISSING_AUTH = "subscription missing proper authorization"
 
 REVOCATION_STATUSES = (

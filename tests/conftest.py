@@ -22,9 +22,9 @@ import redis.asyncio as aioredis
 from bus import Bus
 from bus.memory import MemoryBus
 from bus.redis import RedisBus
-from store.base import Store
-from store.postgres import PostgresStore
-from store.sqlite import SQLiteStore
+from db_infrastructure.base import Store
+from db_infrastructure.postgres import PostgresStore
+from db_infrastructure.sqlite import SQLiteStore
 
 REDIS_TEST_DB = int(os.environ.get("REDIS_TEST_DB", "15"))
 REDIS_TEST_URL = f"redis://127.0.0.1:6379/{REDIS_TEST_DB}"

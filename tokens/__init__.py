@@ -3,7 +3,7 @@
 - `tokens.manager.TokenManager`: hands out a valid user access token (refresh, validation,
   single-flight across processes, `auth_required` state with a link).
 - `tokens.helix.HelixClient`: every Helix call, with Client-Id, bearer token and retry policy.
-- `tokens.api.router`: /tokens/link, /tokens/callback, /tokens/device, DELETE /tokens.
-- `tokens.scopes.check_ready`: the 401 body `POST /system/start` answers when auth is needed.
+- `app.routes.tokens.router`: /tokens/link, /tokens/callback, /tokens/device, DELETE /tokens.
+- `tokens.scopes.require_ready`: raises `AuthRequired` (with the link) when auth is needed.
 - `tokens.errors`: the exception tree (root `TokenError`).
 """

@@ -16,7 +16,8 @@ STATE_TTL_S = 600
 #: Refresh this long before `expires_at`, so a call never starts with a token about to die.
 REFRESH_AHEAD_S = 300
 
-#: Twitch requires validating every token at start-up and then hourly (protocol section 4.3).
+#: Twitch requires validating every token at start-up and then hourly:
+#: https://dev.twitch.tv/docs/authentication/validate-tokens/
 VALIDATE_INTERVAL_S = 3600
 
 #: TTL of the cross-process refresh lock: longer than one token request (HTTP_TIMEOUT_S), so a

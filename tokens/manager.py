@@ -27,7 +27,7 @@ from cryptography.fernet import Fernet
 from bus.base import Bus
 from core.constants import TOKEN_REFRESH_LOCK
 from core.settings import Settings
-from store.base import Store
+from db_infrastructure.base import Store
 from tokens.constants import (
     HTTP_TIMEOUT_S,
     REFRESH_AHEAD_S,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from tokens.errors import TokenError
+from tokens.errors import AuthRequired, TokenError
 
 if TYPE_CHECKING:
     from tokens.manager import TokenManager
@@ -27,9 +27,10 @@ def missing_scopes(required: Iterable[str], granted: Iterable[str] | None) -> li
     return sorted(set(required) - set(granted or ()))
 
 
-async def check_ready(manager: TokenManager) -> dict[str, Any] | None:
-    """None when the token exists and carries every required scope; otherwise the HTTP 401 body
-    for `POST /system/start`: {"status": "auth_required", "auth_url", "missing_scopes"}.
+async def require_ready(manager: TokenManager) -> None:
+    """Return when the token exists and carries every required scope; otherwise raise
+    `AuthRequired` with the auth link (None when TWITCH_CLIENT_ID is unset) and the missing
+    scopes.
 
     The link is logged as well, so a user who reads logs rather than the dashboard finds it.
     """
@@ -37,13 +38,13 @@ async def check_ready(manager: TokenManager) -> dict[str, Any] | None:
     await manager.fresh_status()
     missing = manager.missing_scopes()
     if manager.state == "ok" and not missing:
-        return None
+        return
+    reason = f"missing scopes {', '.join(missing)}" if missing else (manager.reason or "no token")
     try:
         auth_url: str | None = (await manager.auth_link())["auth_url"]
     except TokenError as error:  # TWITCH_CLIENT_ID unset: say so instead of a link
         auth_url = None
         logger.warning("Cannot start: Twitch authorization needed, but %s", error)
     else:
-        reason = f"missing scopes {', '.join(missing)}" if missing else manager.reason
         logger.warning("Cannot start: Twitch authorization needed (%s). Open %s", reason, auth_url)
-    return {"status": "auth_required", "auth_url": auth_url, "missing_scopes": missing}
+    raise AuthRequired(f"Twitch authorization needed ({reason})", auth_url, missing)

@@ -15,7 +15,7 @@ from cryptography.fernet import Fernet, InvalidToken
 
 from core.logging import add_secret
 from core.settings import Settings
-from store.base import Store
+from db_infrastructure.base import Store
 from tokens.constants import TOKEN_KEY, TOKENS_NAMESPACE
 from tokens.model import TokenSet
 

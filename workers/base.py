@@ -18,8 +18,9 @@ class GreeterWorker(BaseWorker):
 
 Every concrete subclass registers itself through the metaclass. A class is abstract (not
 registered) when it still has abstract methods or sets `abstract = True` in its own body, which
-is how a shared base for several workers opts out. `contract_violations(cls)` lists what a
-class gets wrong; discovery reports those by name instead of running the class.
+is how a shared base for several workers opts out. Discovery (`worker_runtime.contract`)
+checks each class against the contract and reports what it gets wrong by name instead of
+running it. The names in `RESERVED_NAMES` are BaseWorker's own and may not be redefined.
 """
 
 from __future__ import annotations
@@ -28,26 +29,146 @@ import inspect
 import logging
 import re
 from abc import ABCMeta, abstractmethod
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ValidationError
 
-from events.publisher import EVENT_NAME, check_event_name
-from workers.errors import TwitchUnavailable, WorkerEmitError, WorkerNotBound
+from core.errors import StreamCoreError
+from events.publisher import EventPublisher, check_event_name
 from workers.models import EventModel, parse_event
-from workers.toolkit import WorkerConfig, WorkerState, WorkerToolkit
 
 if TYPE_CHECKING:
     from tokens.helix import HelixClient
 
-#: Names become consumer groups, stream keys and WORKER_<NAME>_* variables: keep them plain.
-WORKER_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-SUBSCRIPTION_TYPE = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
-#: Ids used to ask a class which types it reads before any real id is known.
-PLACEHOLDER_BROADCASTER_ID = "0000000001"
-PLACEHOLDER_MODERATOR_ID = "0000000002"
+__all__ = [
+    "RESERVED_NAMES",
+    "BaseWorker",
+    "TwitchUnavailable",
+    "WorkerConfig",
+    "WorkerEmitError",
+    "WorkerError",
+    "WorkerNotBound",
+    "WorkerState",
+    "WorkerStateError",
+    "WorkerToolkit",
+    "registered_classes",
+]
+
+#: Prefix of every per-worker setting in the environment: WORKER_<NAME>_<KEY>.
+CONFIG_PREFIX = "WORKER_"
 
 _registered: dict[tuple[str, str], type[BaseWorker]] = {}
+
+
+# -- errors a worker meets -----------------------------------------------------------------------
+
+
+class WorkerError(StreamCoreError):
+    """Root of every worker error (`worker_runtime.errors` adds the machinery's leaves).
+
+    WorkerError (core.errors.StreamCoreError)
+     +-- WorkerNotBound      emit/state used on a worker the runtime did not start
+     +-- TwitchUnavailable   `self.twitch` used while no Helix client is connected
+     +-- WorkerEmitError     emitted data breaks the worker's `emits` declaration
+     +-- WorkerStateError    a state value is not JSON or too large; a setting is malformed
+    """
+
+
+class WorkerNotBound(WorkerError):
+    """The worker was created outside a WorkerRuntime, so it has nowhere to emit or store."""
+
+
+class TwitchUnavailable(WorkerError):
+    """No Helix client was given to the runtime; authorize StreamCore first."""
+
+
+class WorkerEmitError(WorkerError):
+    """The emitted event breaks the worker's own `emits` declaration."""
+
+
+class WorkerStateError(WorkerError):
+    """`self.state` values must be JSON and small; settings must parse."""
+
+
+# -- what the runtime binds to a worker ----------------------------------------------------------
+
+
+class WorkerState(Protocol):
+    """`self.state`: small JSON values persisted in the store, shared by every process that
+    runs the worker (the runtime's implementation is `worker_runtime.toolkit.StoredState`)."""
+
+    async def get(self, key: str, default: Any = None) -> Any: ...
+
+    async def set(self, key: str, value: Any, ttl_s: float | None = None) -> None: ...
+
+    async def incr(self, key: str, amount: int | float = 1) -> int | float: ...
+
+    async def delete(self, key: str) -> bool: ...
+
+    async def items(self) -> dict[str, Any]: ...
+
+
+class WorkerConfig(Mapping[str, str]):
+    """A worker's settings: `WORKER_GREETER_MESSAGE=hi` is `self.config["message"]`."""
+
+    def __init__(self, values: Mapping[str, str] | None = None) -> None:
+        self._values = {key.lower(): value for key, value in (values or {}).items()}
+
+    @classmethod
+    def for_worker(cls, worker_name: str, environ: Mapping[str, str]) -> WorkerConfig:
+        """The WORKER_<NAME>_* entries of `environ`, keys lower-cased without the prefix."""
+        prefix = f"{CONFIG_PREFIX}{worker_name.upper()}_"
+        return cls(
+            {
+                key[len(prefix) :]: value
+                for key, value in environ.items()
+                if key.upper().startswith(prefix) and len(key) > len(prefix)
+            }
+        )
+
+    def __getitem__(self, key: str) -> str:
+        return self._values[key.lower()]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def get_int(self, key: str, default: int) -> int:
+        raw = self.get(key)
+        if raw is None:
+            return default
+        try:
+            return int(raw)
+        except ValueError:
+            raise WorkerStateError(f"setting {key!r} must be a whole number, got {raw!r}") from None
+
+    def get_bool(self, key: str, default: bool) -> bool:
+        raw = self.get(key)
+        if raw is None:
+            return default
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+    def __repr__(self) -> str:
+        # Values may be secrets (webhook URLs, API keys): show the keys only.
+        return f"WorkerConfig(keys={sorted(self._values)})"
+
+
+@dataclass
+class WorkerToolkit:
+    """Everything the runtime binds to a worker instance."""
+
+    publisher: EventPublisher
+    state: WorkerState
+    config: WorkerConfig
+    logger: logging.Logger
+    twitch: HelixClient | None = None
+
+
+# -- the contract ----------------------------------------------------------------------------------
 
 
 def default_worker_name(class_name: str) -> str:
@@ -185,78 +306,19 @@ class BaseWorker(metaclass=WorkerMeta):
         return checked.model_dump(mode="json")
 
 
-def _check_subscription(index: int, subscription: Any) -> str | None:
-    where = f"get_subscriptions()[{index}]"
-    if not isinstance(subscription, dict):
-        return f"{where} must be a dict, got {type(subscription).__name__}"
-    keys = set(subscription)
-    if keys != {"type", "version", "condition"}:
-        return f"{where} must have exactly the keys type, version, condition (got {sorted(keys)})"
-    if not isinstance(subscription["type"], str) or not SUBSCRIPTION_TYPE.match(
-        subscription["type"]
-    ):
-        return f"{where}['type'] must be an EventSub type such as 'channel.follow'"
-    if not isinstance(subscription["version"], str) or not subscription["version"]:
-        return f"{where}['version'] must be a non-empty string such as '1'"
-    condition = subscription["condition"]
-    if (
-        not isinstance(condition, dict)
-        or not condition
-        or not all(isinstance(k, str) and isinstance(v, str) for k, v in condition.items())
-    ):
-        return f"{where}['condition'] must be a non-empty dict of string ids"
-    return None
-
-
-def contract_violations(cls: type[BaseWorker]) -> list[str]:
-    """Everything `cls` gets wrong about the contract; empty when it is a valid worker."""
-    problems: list[str] = []
-    if not isinstance(cls.name, str) or not WORKER_NAME.match(cls.name):
-        problems.append(
-            f"name {cls.name!r} must be lowercase letters, digits and '_', starting with a "
-            "letter (set e.g. name = 'greeter')"
-        )
-    if not inspect.iscoroutinefunction(cls.handle):
-        problems.append("handle must be `async def handle(self, event_type, payload)`")
-    scopes = cls.required_scopes
-    if not isinstance(scopes, list | tuple) or not all(isinstance(s, str) for s in scopes):
-        problems.append("required_scopes must be a list of scope strings")
-    retries = cls.max_retries
-    if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
-        problems.append("max_retries must be a whole number >= 0")
-    for attribute in ("handle_timeout_s", "retry_delay_s"):
-        value = getattr(cls, attribute)
-        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
-            problems.append(f"{attribute} must be a number of seconds > 0")
-    if not isinstance(cls.emits, dict):
-        problems.append("emits must be a dict of event name -> Pydantic model or None")
-    else:
-        for event_name, model in cls.emits.items():
-            if not isinstance(event_name, str) or not EVENT_NAME.match(event_name):
-                problems.append(f"emits: {event_name!r} is not a valid event name")
-            elif model is not None and not (
-                isinstance(model, type) and issubclass(model, BaseModel)
-            ):
-                problems.append(f"emits[{event_name!r}] must be a Pydantic model class or None")
-    try:
-        subscriptions = cls().get_subscriptions(
-            PLACEHOLDER_BROADCASTER_ID, PLACEHOLDER_MODERATOR_ID
-        )
-    except Exception as error:
-        problems.append(f"get_subscriptions raised {type(error).__name__}: {error}")
-        return problems
-    if not isinstance(subscriptions, list) or not subscriptions:
-        problems.append("get_subscriptions must return a non-empty list of subscription dicts")
-        return problems
-    problems.extend(
-        problem
-        for index, subscription in enumerate(subscriptions)
-        if (problem := _check_subscription(index, subscription)) is not None
-    )
-    return problems
-
-
-def subscription_types(worker: BaseWorker) -> list[str]:
-    """The EventSub types a (valid) worker reads, in its declared order, without repeats."""
-    subscriptions = worker.get_subscriptions(PLACEHOLDER_BROADCASTER_ID, PLACEHOLDER_MODERATOR_ID)
-    return list(dict.fromkeys(subscription["type"] for subscription in subscriptions))
+#: BaseWorker's own members: the runtime relies on them, so a plugin that defines one of these
+#: names would silently break its worker. Discovery refuses such a class, naming the member.
+RESERVED_NAMES = frozenset(
+    {
+        "bind",
+        "twitch",
+        "logger",
+        "state",
+        "config",
+        "parse",
+        "emit",
+        "_toolkit",
+        "_bound",
+        "_checked",
+    }
+)

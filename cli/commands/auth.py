@@ -50,12 +50,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _worker_scopes() -> list[str]:
-    # TODO(lead): workers.registry is being built concurrently; drop the guard once it exists.
-    try:
-        from workers.registry import required_scopes
-    except ImportError:
-        return []
-    return list(required_scopes())
+    from worker_runtime.discovery import discover_workers
+
+    return discover_workers().required_scopes()
 
 
 async def authorize_device(
@@ -66,7 +63,7 @@ async def authorize_device(
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> str | None:
     """Run the device flow end to end and store the token; returns the login it belongs to."""
-    from store import create_store
+    from db_infrastructure import create_store
 
     store = create_store(settings)
     await store.connect()

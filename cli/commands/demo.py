@@ -61,7 +61,7 @@ async def _demo(port: int, simulator_port: int, activity: bool) -> None:
     import httpx
     import uvicorn
 
-    from core.app import create_app
+    from app.factory import create_app
     from core.logging import configure_logging
     from core.settings import load_settings
     from simulator.testing import run_simulator

@@ -7,8 +7,8 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any
 
+from db_infrastructure.base import Store
 from events.keys import ClientKeys, KeyRecord
-from store.base import Store
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -33,7 +33,7 @@ def _run(action: Coroutine[Any, Any, int]) -> int:
 
 async def _with_keys() -> tuple[ClientKeys, Store]:
     from core.settings import load_settings
-    from store import create_store
+    from db_infrastructure import create_store
 
     store = create_store(load_settings())
     await store.connect()

@@ -15,7 +15,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from core.app import create_app
+    from app.factory import create_app
     from core.logging import configure_logging
     from core.settings import load_settings
 

@@ -15,11 +15,13 @@ import asyncio
 import os
 import signal
 import sys
-from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from core.settings import Settings
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -51,8 +53,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def list_workers(args: argparse.Namespace) -> int:
-    from workers.base import subscription_types
-    from workers.registry import discover_workers
+    from worker_runtime.contract import subscription_types
+    from worker_runtime.discovery import discover_workers
 
     discovery = discover_workers()
     for worker in discovery.workers:
@@ -65,7 +67,7 @@ def list_workers(args: argparse.Namespace) -> int:
 
 
 def new_worker(args: argparse.Namespace) -> int:
-    from workers.scaffold import check_new_worker_name, render_test, render_worker
+    from worker_runtime.scaffold import check_new_worker_name, render_test, render_worker
 
     name = check_new_worker_name(args.name)
     worker_path = args.workers_dir / f"{name}.py"
@@ -89,12 +91,11 @@ def replay(args: argparse.Namespace) -> int:
 
 
 async def _replay(worker_name: str) -> int:
-    from bus import create_bus
+    from app.services import open_backends
     from core.settings import load_settings
-    from store import create_store
-    from workers.deadletters import replay_dead_letters
-    from workers.errors import ReplayUnavailable, UnknownWorker
-    from workers.registry import discover_workers
+    from worker_runtime.deadletters import replay_dead_letters
+    from worker_runtime.discovery import discover_workers
+    from worker_runtime.errors import ReplayUnavailable, UnknownWorker
 
     discovery = discover_workers()
     if discovery.find(worker_name) is None:
@@ -106,13 +107,7 @@ async def _replay(worker_name: str) -> int:
             "replay from the command line needs REDIS_URL: the in-process bus lives inside the "
             "API process. Set REDIS_URL, or replay through the API of the running process."
         )
-    bus = create_bus(settings.redis_dsn)
-    store = create_store(settings)
-    async with AsyncExitStack() as stack:
-        await bus.connect()
-        stack.push_async_callback(bus.close)
-        await store.connect()
-        stack.push_async_callback(store.close)
+    async with open_backends(settings) as (bus, store):
         count = await replay_dead_letters(bus, store, worker_name)
     print(f"Replayed {count} dead letter(s) of {worker_name}.")
     return 0
@@ -134,43 +129,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _serve(settings: Any, consumer: str | None) -> None:
-    import httpx
-
-    from bus import create_bus
-    from core.tasks import TaskSupervisor
-    from store import create_store
-    from tokens.constants import HTTP_TIMEOUT_S
-    from tokens.helix import HelixClient
-    from tokens.manager import TokenManager
-    from workers.registry import discover_workers, required_scopes
-    from workers.runtime import WorkerRuntime
-    from workers.toolkit import worker_environment
+async def _serve(settings: Settings, consumer: str | None) -> None:
+    from app.services import open_services
+    from worker_runtime.toolkit import worker_environment
 
     # Read once, here at the edge: the workers' own WORKER_* settings.
     environ = worker_environment(os.environ, Path(".env"))
-    discovery = discover_workers()
-    bus = create_bus(settings.redis_dsn)
-    store = create_store(settings)
-    async with AsyncExitStack() as stack:
-        await bus.connect()
-        stack.push_async_callback(bus.close)
-        await store.connect()
-        stack.push_async_callback(store.close)
-        tasks = await stack.enter_async_context(TaskSupervisor())
-        http = await stack.enter_async_context(httpx.AsyncClient(timeout=HTTP_TIMEOUT_S))
-        token_manager = TokenManager(settings, store, bus, http, required_scopes)
-        await token_manager.start()
-        tasks.spawn("tokens.validation", token_manager.run_validation_loop())
-        runtime = WorkerRuntime.from_discovery(
-            discovery,
-            bus=bus,
-            store=store,
-            tasks=tasks,
-            environ=environ,
-            twitch=HelixClient(settings, token_manager, http),
-            consumer_name=consumer,
-        )
+    async with open_services(settings, worker_environ=environ, fanout=False) as services:
+        runtime = services.system.worker_runtime(consumer_name=consumer)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):

@@ -12,7 +12,7 @@ import pytest
 from fastapi import FastAPI
 from playwright.async_api import Browser, async_playwright
 
-from core.app import create_app
+from app.factory import create_app
 from core.settings import load_settings
 from tests.events.conftest import Server, run_streamcore
 

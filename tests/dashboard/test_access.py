@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.access import ADMIN_COOKIE
+from app.access import ADMIN_COOKIE
 from tests.dashboard.conftest import ADMIN_TOKEN, client_for, running_app
 
 

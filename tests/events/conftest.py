@@ -15,8 +15,8 @@ import uvicorn
 from fastapi import FastAPI
 from websockets.asyncio.client import ClientConnection, connect
 
-from core.app import create_app
-from core.runtime import Runtime
+from app.factory import create_app
+from app.services import Services
 from core.settings import load_settings
 from events.publisher import EventPublisher
 from tests.conftest import free_port
@@ -37,16 +37,16 @@ class Server:
         return f"ws://127.0.0.1:{self.port}/ws/events" + (f"?{query}" if query else "")
 
     @property
-    def runtime(self) -> Runtime:
-        runtime: Runtime = self.app.state.runtime
-        return runtime
+    def services(self) -> Services:
+        services: Services = self.app.state.services
+        return services
 
     @property
     def publisher(self) -> EventPublisher:
-        return EventPublisher(self.runtime.bus)
+        return EventPublisher(self.services.bus)
 
     def connected(self) -> int:
-        broadcaster = self.runtime.broadcaster
+        broadcaster = self.services.broadcaster
         assert broadcaster is not None
         return broadcaster.connected_clients()
 
@@ -82,7 +82,7 @@ async def run_streamcore(
         if task.done():
             task.result()
         handle = Server(app, port)
-        broadcaster = handle.runtime.broadcaster
+        broadcaster = handle.services.broadcaster
         assert broadcaster is not None
         await asyncio.wait_for(broadcaster.ready.wait(), 10)
         yield handle

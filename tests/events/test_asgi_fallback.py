@@ -9,7 +9,7 @@ from pathlib import Path
 import redis
 from starlette.testclient import TestClient
 
-from core.app import create_app
+from app.factory import create_app
 from core.constants import EVENTS_LOG_STREAM
 from core.settings import load_settings
 from events.keys import ClientKeys
@@ -22,7 +22,7 @@ def test_replay_and_live_delivery_work_without_uvicorn(tmp_path: Path, redis_url
         # TestClient reports the server as "testserver", not loopback, so a key is required.
         with TestClient(app) as client:
             assert client.portal is not None
-            key, _ = client.portal.call(ClientKeys(app.state.runtime.store).create, "test")
+            key, _ = client.portal.call(ClientKeys(app.state.services.store).create, "test")
             deadline = time.monotonic() + 10
             # A raw publish is wrapped and retained by the broadcaster once it is subscribed.
             while publisher.xlen(EVENTS_LOG_STREAM) == 0:

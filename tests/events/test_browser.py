@@ -103,7 +103,7 @@ async def test_page_resumes_when_the_server_closes_its_socket(
     streamcore: Server, browser: Browser
 ) -> None:
     page = await open_overlay(browser, streamcore, "/overlays/feed.html")
-    broadcaster = streamcore.runtime.broadcaster
+    broadcaster = streamcore.services.broadcaster
     assert broadcaster is not None
     await streamcore.publisher.publish("alert.follow", {"user": USER, "followed_at": "now"})
     await expect(page.locator("#feed li")).to_have_count(1, timeout=10_000)

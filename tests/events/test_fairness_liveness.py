@@ -16,7 +16,7 @@ async def test_slow_client_is_disconnected_with_4008_while_others_receive_everyt
     async with run_streamcore(
         tmp_path, redis_url, ws_client_buffer=50, ws_client_buffer_bytes=65_536
     ) as server:
-        broadcaster = server.runtime.broadcaster
+        broadcaster = server.services.broadcaster
         assert broadcaster is not None
         slow = await RawClient.connect(server.port, "/ws/events")
         reader = await ws_connect(server.ws_url(), max_size=2**20)

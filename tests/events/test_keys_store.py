@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from db_infrastructure.base import Store
 from events.constants import CLIENT_KEYS_NAMESPACE
 from events.errors import KeyNameTaken, UnknownKey
 from events.keys import ClientKeys, hash_key
-from store.base import Store
 
 
 async def test_key_is_stored_hashed_and_verifies_until_revoked(store: Store) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 
-from core.access import ADMIN_COOKIE
+from app.access import ADMIN_COOKIE
 from core.constants import EVENTS_LOG_STREAM
 from events.keys import ClientKeys
 from tests.events.conftest import Connect, Server, receive_json, run_streamcore, wait_for
@@ -30,7 +30,7 @@ async def test_since_replays_events_after_the_id_then_goes_live_without_gap_or_d
 async def test_since_older_than_retention_starts_with_replay_truncated(
     streamcore: Server, ws_connect: Connect
 ) -> None:
-    bus = streamcore.runtime.bus
+    bus = streamcore.services.bus
     first = await streamcore.publisher.publish("alert.follow", {"n": 0})
     kept = await streamcore.publisher.publish("alert.follow", {"n": 1})
     await bus.client.execute_command(  # type: ignore[attr-defined]
@@ -71,7 +71,7 @@ async def test_scoped_key_gets_only_its_events_and_revoked_key_is_refused(
     tmp_path: Path, redis_url: str, ws_connect: Connect
 ) -> None:
     async with run_streamcore(tmp_path, redis_url, ws_require_auth=True) as server:
-        keys = ClientKeys(server.runtime.store)
+        keys = ClientKeys(server.services.store)
         key, _ = await keys.create("obs", "follow,chat")
         ws = await ws_connect(server.ws_url(f"key={key}"))
         await wait_for(lambda: server.connected() == 1)

@@ -10,9 +10,9 @@ from typing import TypeVar
 import httpx
 import pytest
 
+from app.factory import create_app
 from bus.errors import BusUnavailable
 from bus.redis import RedisBus
-from core.app import create_app
 from core.settings import Settings
 from tests.redis_server import RedisServer
 
@@ -121,4 +121,4 @@ async def test_http_keeps_serving_while_redis_is_down(
         assert response.status_code == 200
         assert response.json() == {"status": "StreamCore Online", "running": False}
         with pytest.raises(BusUnavailable, match="Redis is unavailable"):
-            await app.state.runtime.bus.publish("events:x", "y")
+            await app.state.services.bus.publish("events:x", "y")

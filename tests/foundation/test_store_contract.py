@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from store.base import Store
-from store.migrations import load_migrations
-from store.postgres import PostgresStore
-from store.sqlite import SQLiteStore
+from db_infrastructure.base import Store
+from db_infrastructure.migrate import load_migrations
+from db_infrastructure.postgres import PostgresStore
+from db_infrastructure.sqlite import SQLiteStore
 
 
 async def test_put_then_get(store: Store) -> None:

@@ -19,9 +19,9 @@ import pytest
 
 from bus import Bus
 from core.constants import EVENTS_LOG_STREAM, EVENTSUB_STREAM
+from db_infrastructure.sqlite import SQLiteStore
 from events.publisher import EventPublisher
 from gateway.service import Gateway, GatewayOptions
-from store.sqlite import SQLiteStore
 from tests.tokens.conftest import make_manager, seed_token, settings_for
 from tokens.helix import HelixClient
 from tokens.manager import TokenManager

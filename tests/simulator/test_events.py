@@ -1,4 +1,8 @@
-"""Every type in section 5 of the protocol reference carries the event fields listed there."""
+"""Every supported EventSub type carries the key event fields Twitch documents for it.
+
+The fields come from https://dev.twitch.tv/docs/eventsub/eventsub-reference/ and the versions
+from https://dev.twitch.tv/docs/eventsub/eventsub-subscription-types/ .
+"""
 
 from __future__ import annotations
 
@@ -27,7 +31,8 @@ POLL = {"id", "title", "choices", "bits_voting", "channel_points_voting", "start
 PREDICTION = {"id", "title", "outcomes", "started_at"} | B
 GOAL = {"id", "type", "description", "current_amount", "target_amount", "started_at"} | B
 
-#: Section 5, column "key event fields" (version in SUPPORTED_TYPES).
+#: The key `event` fields of each type, per Twitch's EventSub reference (version in
+#: SUPPORTED_TYPES).
 EXPECTED: dict[str, set[str]] = {
     "channel.follow": U | B | {"followed_at"},
     "channel.subscribe": U | B | {"tier", "is_gift"},

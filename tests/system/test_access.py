@@ -10,7 +10,7 @@ import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from core.app import create_app
+from app.factory import create_app
 from core.settings import Settings
 
 ADMIN_TOKEN = "s3cret-admin-token-0123456789"

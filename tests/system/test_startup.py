@@ -12,7 +12,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from core.app import create_app
+from app.factory import create_app
 from core.logging import configure_logging
 from core.settings import Settings
 from tests.conftest import free_port
@@ -41,7 +41,7 @@ async def test_startup_waits_for_redis_with_progress(
     later = asyncio.create_task(start_redis_later())
     try:
         async with app.router.lifespan_context(app):
-            assert app.state.runtime.bus.name == "redis"
+            assert app.state.services.bus.name == "redis"
     finally:
         redis = await later
         redis.terminate()
@@ -70,7 +70,7 @@ async def test_autostart_starts_the_system_when_the_token_is_valid(tmp_path: Pat
         # No token yet: autostart leaves the system stopped (and logs the link).
         first = create_app(settings)
         async with first.router.lifespan_context(first):
-            assert first.state.runtime.running is False
+            assert first.state.services.system.running is False
             transport = httpx.ASGITransport(app=first)
             async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as api:
                 link = (await api.get("/tokens/link")).json()["auth_url"]
@@ -81,7 +81,7 @@ async def test_autostart_starts_the_system_when_the_token_is_valid(tmp_path: Pat
         # The stored token is valid: the next boot starts the system by itself.
         second = create_app(settings)
         async with second.router.lifespan_context(second):
-            assert second.state.runtime.running is True
+            assert second.state.services.system.running is True
 
 
 def test_json_log_format_writes_one_object_per_line(capsys: pytest.CaptureFixture[str]) -> None:

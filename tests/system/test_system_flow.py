@@ -15,7 +15,7 @@ import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from core.app import create_app
+from app.factory import create_app
 from core.settings import Settings
 from tests.conftest import clean_redis_db, fresh_postgres_schema
 
@@ -102,7 +102,7 @@ async def test_start_without_authorization_answers_401_with_the_link(
 
 async def test_start_is_idempotent_and_events_flow_to_the_bus(deployment: Deployment) -> None:
     await authorize(deployment)
-    runtime = deployment.app.state.runtime
+    runtime = deployment.app.state.services
     async with runtime.bus.psubscribe("events:alert.*") as alerts:
         first = await deployment.api.post("/system/start")
         second = await deployment.api.post("/system/start")

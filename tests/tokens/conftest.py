@@ -17,14 +17,13 @@ import pytest
 from cryptography.fernet import Fernet
 from fastapi import FastAPI
 
+from app.deps import get_tasks, get_tokens
+from app.routes.tokens import router
 from bus.base import Bus
 from bus.memory import MemoryBus
-from core.runtime import Runtime
 from core.settings import Settings
 from core.tasks import TaskSupervisor
-from store.base import Store
-from tokens.api import router
-from tokens.helix import HelixClient
+from db_infrastructure.base import Store
 from tokens.manager import TokenManager
 from tokens.model import TokenSet
 from tokens.vault import TokenVault
@@ -189,19 +188,13 @@ def make_manager(
 async def api_client(
     manager: TokenManager, settings: Settings, store: Store, bus: Bus, http: httpx.AsyncClient
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """StreamCore's token routes served in-process, with the manager on the runtime."""
+    """StreamCore's token routes served in-process, with this manager behind `TokensDep`."""
     app = FastAPI()
     app.include_router(router)
+    app.state.settings = settings
     async with TaskSupervisor() as tasks:
-        app.state.runtime = Runtime(
-            settings=settings,
-            bus=bus,
-            store=store,
-            tasks=tasks,
-            http=http,
-            tokens=manager,
-            helix=HelixClient(settings, manager, http),
-        )
+        app.dependency_overrides[get_tokens] = lambda: manager
+        app.dependency_overrides[get_tasks] = lambda: tasks
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
             yield client

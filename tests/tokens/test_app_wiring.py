@@ -7,8 +7,8 @@ from typing import Any
 
 import httpx
 
-from core.app import create_app
-from core.runtime import Runtime
+from app.factory import create_app
+from app.services import Services
 from tests.tokens.conftest import settings_for
 
 
@@ -17,7 +17,7 @@ async def test_lifespan_builds_tokens_helix_and_http_and_serves_the_link(
 ) -> None:
     app = create_app(settings_for(sim, tmp_path))
     async with app.router.lifespan_context(app):
-        runtime: Runtime = app.state.runtime
+        runtime: Services = app.state.services
         assert runtime.tokens is not None and runtime.helix is not None
         assert isinstance(runtime.http, httpx.AsyncClient)
         assert "tokens.validation" in runtime.tasks.running()

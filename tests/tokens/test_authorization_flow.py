@@ -13,7 +13,7 @@ import pytest
 
 from bus.base import Bus
 from core.logging import redact
-from store.base import Store
+from db_infrastructure.base import Store
 from tests.tokens.conftest import (
     RequestLog,
     api_client,

@@ -13,8 +13,8 @@ import pytest
 
 from bus.base import Bus
 from cli.commands.auth import authorize_device
-from store.base import Store
-from store.sqlite import SQLiteStore
+from db_infrastructure.base import Store
+from db_infrastructure.sqlite import SQLiteStore
 from tests.tokens.conftest import api_client, make_manager, settings_for, stored_token, wait_until
 from tokens.device import poll_until_authorized
 from tokens.errors import DeviceFlowFailed

@@ -11,7 +11,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from bus.base import Bus
-from store.base import Store
+from db_infrastructure.base import Store
 from tests.tokens.conftest import make_manager, seed_token, settings_for
 from tokens.errors import HelixConflict, HelixForbidden, HelixNotFound
 from tokens.helix import HelixClient

@@ -14,8 +14,8 @@ import pytest
 from bus.base import Bus
 from bus.redis import RedisBus
 from core.tasks import TaskSupervisor
-from store.base import Store
-from store.sqlite import SQLiteStore
+from db_infrastructure.base import Store
+from db_infrastructure.sqlite import SQLiteStore
 from tests.tokens.conftest import (
     Clock,
     ManualSleep,

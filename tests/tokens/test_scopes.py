@@ -11,10 +11,11 @@ import httpx
 import pytest
 
 from bus.base import Bus
-from store.base import Store
+from db_infrastructure.base import Store
 from tests.tokens.conftest import make_manager, seed_token, settings_for
 from tokens.constants import STATE_NAMESPACE
-from tokens.scopes import check_ready, union_scopes
+from tokens.errors import AuthRequired
+from tokens.scopes import require_ready, union_scopes
 
 REQUIRED = ["bits:read", "channel:read:subscriptions", "moderator:read:followers"]
 
@@ -37,16 +38,22 @@ async def test_missing_scopes_give_the_401_body_with_a_link_and_log_it(
     assert manager.state == "ok"
     assert manager.missing_scopes() == ["channel:read:subscriptions", "moderator:read:followers"]
 
-    with caplog.at_level(logging.WARNING, logger="streamcore.tokens"):
-        body = await check_ready(manager)
+    with (
+        caplog.at_level(logging.WARNING, logger="streamcore.tokens"),
+        pytest.raises(AuthRequired) as needed,
+    ):
+        await require_ready(manager)
 
-    assert body is not None
-    assert body["status"] == "auth_required"
-    assert body["missing_scopes"] == ["channel:read:subscriptions", "moderator:read:followers"]
-    query = parse_qs(urlsplit(body["auth_url"]).query)
+    assert needed.value.missing_scopes == [
+        "channel:read:subscriptions",
+        "moderator:read:followers",
+    ]
+    auth_url = needed.value.auth_url
+    assert auth_url is not None
+    query = parse_qs(urlsplit(auth_url).query)
     assert query["scope"] == [" ".join(REQUIRED)]
     assert await store.get(STATE_NAMESPACE, query["state"][0]) is not None  # a usable link
-    assert any(body["auth_url"] in r.getMessage() for r in caplog.records)
+    assert any(auth_url in r.getMessage() for r in caplog.records)
 
 
 async def test_ready_when_every_required_scope_is_granted(
@@ -55,7 +62,7 @@ async def test_ready_when_every_required_scope_is_granted(
     await seed_token(sim, store, REQUIRED)
     manager = make_manager(settings_for(sim, tmp_path), store, memory_bus, http, REQUIRED)
     await manager.start()
-    assert await check_ready(manager) is None
+    await require_ready(manager)  # returns: nothing is missing
 
 
 async def test_without_any_token_every_required_scope_is_missing(
@@ -63,7 +70,7 @@ async def test_without_any_token_every_required_scope_is_missing(
 ) -> None:
     manager = make_manager(settings_for(sim, tmp_path), store, memory_bus, http, REQUIRED)
     await manager.start()
-    body = await check_ready(manager)
-    assert body is not None
-    assert body["missing_scopes"] == REQUIRED
-    assert body["auth_url"].startswith(sim.auth_url)
+    with pytest.raises(AuthRequired) as needed:
+        await require_ready(manager)
+    assert needed.value.missing_scopes == REQUIRED
+    assert (needed.value.auth_url or "").startswith(sim.auth_url)

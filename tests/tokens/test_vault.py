@@ -12,8 +12,8 @@ import pytest
 from cryptography.fernet import Fernet
 
 from core.settings import Settings
-from store.postgres import PostgresStore
-from store.sqlite import SQLiteStore
+from db_infrastructure.postgres import PostgresStore
+from db_infrastructure.sqlite import SQLiteStore
 from tokens.model import TokenSet
 from tokens.vault import KEY_FILE_NAME, TokenVault, load_cipher
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bus.memory import MemoryBus
-from store.sqlite import SQLiteStore
+from db_infrastructure.sqlite import SQLiteStore
 from workers import base as worker_base
 
 

@@ -11,8 +11,8 @@ from cli.main import main
 from core.constants import WORKER_REPLAY_STREAM
 from simulator.events import generate_event
 from tests.workers.testkit import append_event, captured_events, eventually, running_workers
-from workers.deadletters import add_dead_letter
-from workers.registry import discover_workers
+from worker_runtime.deadletters import add_dead_letter
+from worker_runtime.discovery import discover_workers
 
 
 async def test_new_writes_a_template_worker_that_discovers_and_emits(
@@ -40,10 +40,13 @@ async def test_new_writes_a_template_worker_that_discovers_and_emits(
     assert events[0]["data"] == {"started_at": event["started_at"]}
 
 
-def test_new_refuses_names_discovery_would_skip(tmp_path, capsys):
-    assert main(["workers", "new", "registry", "--workers-dir", str(tmp_path)]) == 2
-    assert "discovery skips" in capsys.readouterr().err
-    assert main(["workers", "new", "Bad-Name", "--workers-dir", str(tmp_path)]) == 2
+def test_new_refuses_the_contract_and_models_names_and_bad_names(tmp_path, capsys):
+    tests_dir = ["--workers-dir", str(tmp_path), "--tests-dir", str(tmp_path)]
+    for taken in ("base", "models"):
+        assert main(["workers", "new", taken, *tests_dir]) == 2
+        assert "taken in workers/" in capsys.readouterr().err
+    assert main(["workers", "new", "Bad-Name", *tests_dir]) == 2
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_list_shows_each_worker_with_types_and_scopes(capsys):

@@ -8,17 +8,12 @@ from pathlib import Path
 import pytest
 
 from core.tasks import TaskSupervisor
+from gateway.subscriptions import moderator_id_for
 from tests.workers.testkit import append_event, captured_events, eventually, running_workers
+from worker_runtime.discovery import discover_workers
+from worker_runtime.errors import DuplicateWorkerName
+from worker_runtime.runtime import WorkerRuntime
 from workers.base import default_worker_name
-from workers.errors import DuplicateWorkerName
-from workers.registry import (
-    discover_workers,
-    event_schemas,
-    moderator_id_for,
-    registered_workers,
-    required_scopes,
-)
-from workers.runtime import WorkerRuntime
 
 GREETER = (Path(__file__).parent / "fixtures" / "greeter.py").read_text()
 
@@ -161,14 +156,12 @@ def test_abstract_bases_are_not_registered_but_their_subclasses_are(worker_packa
     assert discovery.workers[0].name == "live_notice"
 
 
-def test_base_helper_and_private_modules_are_never_imported_as_workers(worker_package):
+def test_the_contract_helper_and_private_modules_are_never_imported_as_workers(worker_package):
     explode = "raise RuntimeError('helper modules must not be imported by discovery')\n"
     package = worker_package(
         {
             "good.py": GOOD,
             "base.py": explode,
-            "registry.py": explode,
-            "runtime.py": explode,
             "_private.py": explode,
             "lib/__init__.py": explode,
             "lib/shared.py": explode,
@@ -177,25 +170,41 @@ def test_base_helper_and_private_modules_are_never_imported_as_workers(worker_pa
     discovery = discover_workers(package)
     assert discovery.errors == []
     assert discovery.modules == [f"{package}.good"]
-    for skipped in ("base", "registry", "runtime", "_private", "lib", "lib.shared"):
+    for skipped in ("base", "_private", "lib", "lib.shared"):
         assert f"{package}.{skipped}" not in sys.modules
+
+
+def test_a_worker_file_may_take_any_name_the_machinery_uses(worker_package):
+    # The machinery lives in worker_runtime/, so these names are free for worker files.
+    names = ("consumer", "registry", "runtime", "toolkit", "errors", "scaffold", "deadletters")
+    package = worker_package(
+        {f"{name}.py": GOOD.replace("GoodWorker", f"{name.title()}Worker") for name in names}
+    )
+    discovery = discover_workers(package)
+    assert discovery.errors == []
+    assert sorted(worker.name for worker in discovery.workers) == sorted(names)
+
+
+#: The workers StreamCore ships, with the scopes each needs. A worker a user drops into
+#: workers/ (or `streamcore workers new`) is not listed here and does not affect this test.
+SHIPPED_WORKERS = {
+    "alerts": {"bits:read", "channel:read:subscriptions", "moderator:read:followers"},
+    "chat": {"user:read:chat"},
+    "hype_train": {"channel:read:hype_train"},
+    "redemptions": {"channel:read:redemptions"},
+    "stream_status": set(),
+}
 
 
 def test_shipped_workers_are_discovered_and_ask_only_for_their_scopes():
     discovery = discover_workers("workers")
-    assert discovery.errors == []
-    names = sorted(worker.name for worker in registered_workers())
-    assert names == ["alerts", "chat", "hype_train", "redemptions", "stream_status"]
-    assert required_scopes() == [
-        "bits:read",
-        "channel:read:hype_train",
-        "channel:read:redemptions",
-        "channel:read:subscriptions",
-        "moderator:read:followers",
-        "user:read:chat",
-    ]
-    assert "user:write:chat" not in required_scopes()
-    schemas = event_schemas()
+    shipped = {w.name: w for w in discovery.workers if w.name in SHIPPED_WORKERS}
+    assert set(shipped) == set(SHIPPED_WORKERS)
+    assert [e for e in discovery.errors if e.source.split(".")[1] in SHIPPED_WORKERS] == []
+    for name, scopes in SHIPPED_WORKERS.items():
+        assert set(shipped[name].required_scopes) == scopes, name
+    assert set().union(*SHIPPED_WORKERS.values()) <= set(discovery.required_scopes())
+    schemas = discovery.event_schemas()
     follow = schemas["alert.follow"]
     assert follow is not None and follow["properties"]["user"]
     assert {"chat.message", "redemption", "stream.online", "hype_train.end"} <= set(schemas)
@@ -210,3 +219,21 @@ def test_worker_names_derive_from_class_names():
 def test_moderator_is_the_broadcaster_unless_a_moderator_account_is_configured():
     assert moderator_id_for("111") == "111"
     assert moderator_id_for("111", "222") == "222"
+
+
+def test_a_worker_that_redefines_a_reserved_name_is_refused_by_name(worker_package):
+    package = worker_package(
+        {
+            "shadow.py": GOOD.replace("GoodWorker", "ShadowWorker").replace(
+                "    async def handle",
+                "    state = {}\n\n    def emit(self, name, data):\n"
+                "        pass\n\n    async def handle",
+            )
+        }
+    )
+    discovery = discover_workers(package)
+    assert discovery.workers == []
+    [error] = discovery.errors
+    assert error.source == f"{package}.shadow.ShadowWorker"
+    assert "'emit', which BaseWorker reserves" in error.reason
+    assert "'state', which BaseWorker reserves" in error.reason

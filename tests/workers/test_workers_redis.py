@@ -9,8 +9,8 @@ from typing import Any
 from bus.redis import RedisBus
 from core.constants import EVENTSUB_STREAM, WORKER_GROUP
 from tests.workers.testkit import FAST, append_event, eventually, running_workers
+from worker_runtime.consumer import ConsumerOptions
 from workers.base import BaseWorker
-from workers.consumer import ConsumerOptions
 
 ONLINE = {"type": "stream.online", "version": "1", "condition": {"broadcaster_user_id": "1"}}
 STREAM = EVENTSUB_STREAM.format(type="stream.online")

@@ -9,11 +9,17 @@ from pydantic import BaseModel
 
 from events.errors import EventDataError, InvalidEventName
 from tests.workers.testkit import append_event, captured_events, eventually, running_workers
-from workers.base import BaseWorker
-from workers.errors import TwitchUnavailable, WorkerEmitError, WorkerNotBound, WorkerStateError
+from worker_runtime.discovery import discover_workers
+from worker_runtime.toolkit import StoredState, worker_environment
+from workers.base import (
+    BaseWorker,
+    TwitchUnavailable,
+    WorkerConfig,
+    WorkerEmitError,
+    WorkerNotBound,
+    WorkerStateError,
+)
 from workers.models import ChannelFollow
-from workers.registry import event_schemas
-from workers.toolkit import WorkerConfig, WorkerState, worker_environment
 
 FOLLOW = {
     "type": "channel.follow",
@@ -33,13 +39,13 @@ class Toolkit(BaseWorker):
 
 
 async def test_state_persists_json_values_per_worker(store):
-    state = WorkerState(store, "counter")
+    state = StoredState(store, "counter")
     assert await state.get("missing", 7) == 7
     await state.set("last", {"user": "ada", "n": [1, 2]})
     assert await state.incr("follows") == 1
     assert await state.incr("follows", 2) == 3
-    assert await WorkerState(store, "counter").get("last") == {"user": "ada", "n": [1, 2]}
-    assert await WorkerState(store, "other").get("follows") is None  # one namespace per worker
+    assert await StoredState(store, "counter").get("last") == {"user": "ada", "n": [1, 2]}
+    assert await StoredState(store, "other").get("follows") is None  # one namespace per worker
     assert await state.items() == {"last": {"user": "ada", "n": [1, 2]}, "follows": 3}
     with pytest.raises(WorkerStateError, match=r"'bad'.*not JSON"):
         await state.set("bad", object())
@@ -144,6 +150,7 @@ async def test_a_worker_outside_a_runtime_says_so():
 
 
 def test_event_schemas_publish_the_declared_models():
-    redemption, chat = event_schemas()["redemption"], event_schemas()["chat.message"]
+    schemas = discover_workers().event_schemas()
+    redemption, chat = schemas["redemption"], schemas["chat.message"]
     assert redemption is not None and redemption["title"] == "Redemption"
     assert chat is not None and chat["properties"]["emotes"]

@@ -12,9 +12,9 @@ from typing import Any
 from bus import Bus
 from core.constants import EVENTSUB_STREAM
 from core.tasks import TaskSupervisor
+from worker_runtime.consumer import ConsumerOptions
+from worker_runtime.runtime import WorkerRuntime
 from workers.base import BaseWorker
-from workers.consumer import ConsumerOptions
-from workers.runtime import WorkerRuntime
 
 #: Quick tuning for tests: short reads and backoffs, claims checked often.
 FAST = ConsumerOptions(

@@ -1,4 +1,7 @@
-"""Typed models of the EventSub `event` objects (protocol doc, section 5).
+"""Typed models of the EventSub `event` objects.
+
+Field names and types follow Twitch's EventSub reference:
+https://dev.twitch.tv/docs/eventsub/eventsub-reference/
 
 `parse_event("channel.follow", payload["event"])` returns a `ChannelFollow`; inside a worker,
 `self.parse(payload)` does the same from the whole notification payload. Unknown types parse
@@ -11,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from workers.models.base import Broadcaster, EventModel, UserRef
+from workers.models.base import BroadcasterRef, EventModel, UserRef
 from workers.models.channel import (
     ChannelAdBreakBegin,
     ChannelBan,
@@ -108,7 +111,7 @@ def parse_event(event_type: str, event: dict[str, Any]) -> EventModel:
 
 __all__ = [
     "EVENT_MODELS",
-    "Broadcaster",
+    "BroadcasterRef",
     "ChannelAdBreakBegin",
     "ChannelBan",
     "ChannelBitsUse",

@@ -11,7 +11,7 @@ class EventModel(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-class Broadcaster(EventModel):
+class BroadcasterRef(EventModel):
     broadcaster_user_id: str
     broadcaster_user_login: str
     broadcaster_user_name: str

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from workers.models.base import Broadcaster, EventModel, UserRef
+from workers.models.base import BroadcasterRef, EventModel, UserRef
 
 
-class ChannelFollow(Broadcaster):
+class ChannelFollow(BroadcasterRef):
     user_id: str
     user_login: str
     user_name: str
     followed_at: str
 
 
-class ChannelSubscribe(Broadcaster):
+class ChannelSubscribe(BroadcasterRef):
     user_id: str
     user_login: str
     user_name: str
@@ -26,7 +26,7 @@ class ChannelSubscriptionEnd(ChannelSubscribe):
     pass
 
 
-class ChannelSubscriptionGift(Broadcaster):
+class ChannelSubscriptionGift(BroadcasterRef):
     user_id: str | None = None
     user_login: str | None = None
     user_name: str | None = None
@@ -47,7 +47,7 @@ class ResubMessage(EventModel):
     emotes: list[Emote] | None = None
 
 
-class ChannelSubscriptionMessage(Broadcaster):
+class ChannelSubscriptionMessage(BroadcasterRef):
     user_id: str
     user_login: str
     user_name: str
@@ -58,7 +58,7 @@ class ChannelSubscriptionMessage(Broadcaster):
     duration_months: int
 
 
-class ChannelCheer(Broadcaster):
+class ChannelCheer(BroadcasterRef):
     is_anonymous: bool
     user_id: str | None = None
     user_login: str | None = None
@@ -67,7 +67,7 @@ class ChannelCheer(Broadcaster):
     bits: int
 
 
-class ChannelBitsUse(Broadcaster):
+class ChannelBitsUse(BroadcasterRef):
     user_id: str
     user_login: str
     user_name: str
@@ -94,7 +94,7 @@ class Reward(EventModel):
     prompt: str = ""
 
 
-class ChannelPointsRedemption(Broadcaster):
+class ChannelPointsRedemption(BroadcasterRef):
     id: str
     user_id: str
     user_login: str
@@ -110,11 +110,11 @@ class HypeTrainContribution(UserRef):
     total: int
 
 
-class HypeTrainParticipant(Broadcaster):
+class HypeTrainParticipant(BroadcasterRef):
     pass
 
 
-class HypeTrainProgress(Broadcaster):
+class HypeTrainProgress(BroadcasterRef):
     id: str
     total: int
     progress: int
@@ -133,7 +133,7 @@ class HypeTrainBegin(HypeTrainProgress):
     all_time_high_total: int | None = None
 
 
-class HypeTrainEnd(Broadcaster):
+class HypeTrainEnd(BroadcasterRef):
     id: str
     total: int
     top_contributions: list[HypeTrainContribution] = []
@@ -154,7 +154,7 @@ class PollChoice(EventModel):
     votes: int = 0
 
 
-class ChannelPoll(Broadcaster):
+class ChannelPoll(BroadcasterRef):
     id: str
     title: str
     choices: list[PollChoice]
@@ -180,7 +180,7 @@ class PredictionOutcome(EventModel):
     top_predictors: list[Predictor] | None = None
 
 
-class ChannelPrediction(Broadcaster):
+class ChannelPrediction(BroadcasterRef):
     id: str
     title: str
     outcomes: list[PredictionOutcome]
@@ -192,17 +192,17 @@ class ChannelPrediction(Broadcaster):
     ended_at: str | None = None
 
 
-class StreamOnline(Broadcaster):
+class StreamOnline(BroadcasterRef):
     id: str
     type: str
     started_at: str
 
 
-class StreamOffline(Broadcaster):
+class StreamOffline(BroadcasterRef):
     pass
 
 
-class ChannelAdBreakBegin(Broadcaster):
+class ChannelAdBreakBegin(BroadcasterRef):
     duration_seconds: int
     started_at: str
     is_automatic: bool
@@ -211,7 +211,7 @@ class ChannelAdBreakBegin(Broadcaster):
     requester_user_name: str | None = None
 
 
-class ChannelUpdate(Broadcaster):
+class ChannelUpdate(BroadcasterRef):
     title: str
     language: str
     category_id: str
@@ -219,7 +219,7 @@ class ChannelUpdate(Broadcaster):
     content_classification_labels: list[str] = []
 
 
-class ChannelBan(Broadcaster):
+class ChannelBan(BroadcasterRef):
     user_id: str
     user_login: str
     user_name: str
@@ -232,7 +232,7 @@ class ChannelBan(Broadcaster):
     is_permanent: bool
 
 
-class ChannelShoutoutCreate(Broadcaster):
+class ChannelShoutoutCreate(BroadcasterRef):
     to_broadcaster_user_id: str
     to_broadcaster_user_login: str
     to_broadcaster_user_name: str
@@ -245,7 +245,7 @@ class ChannelShoutoutCreate(Broadcaster):
     target_cooldown_ends_at: str
 
 
-class ChannelShoutoutReceive(Broadcaster):
+class ChannelShoutoutReceive(BroadcasterRef):
     from_broadcaster_user_id: str
     from_broadcaster_user_login: str
     from_broadcaster_user_name: str
@@ -253,7 +253,7 @@ class ChannelShoutoutReceive(Broadcaster):
     started_at: str
 
 
-class ChannelGoal(Broadcaster):
+class ChannelGoal(BroadcasterRef):
     id: str
     type: str
     description: str = ""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workers.models.base import Broadcaster, EventModel
+from workers.models.base import BroadcasterRef, EventModel
 
 
 class ChatEmote(EventModel):
@@ -59,7 +59,7 @@ class ChatCheer(EventModel):
     bits: int
 
 
-class ChannelChatMessage(Broadcaster):
+class ChannelChatMessage(BroadcasterRef):
     chatter_user_id: str
     chatter_user_login: str
     chatter_user_name: str
@@ -79,7 +79,7 @@ class ChannelChatMessage(Broadcaster):
     is_source_only: bool | None = None
 
 
-class ChannelChatNotification(Broadcaster):
+class ChannelChatNotification(BroadcasterRef):
     chatter_user_id: str | None = None
     chatter_user_login: str | None = None
     chatter_user_name: str | None = None
@@ -92,7 +92,7 @@ class ChannelChatNotification(Broadcaster):
     notice_type: str
 
 
-class ChannelChatMessageDelete(Broadcaster):
+class ChannelChatMessageDelete(BroadcasterRef):
     target_user_id: str
     target_user_login: str
     target_user_name: str

@@ -21,14 +21,15 @@ from typing import Any
 from bus import Bus, BusUnavailable
 from core.constants import EVENTSUB_STREAM, WORKER_GROUP, WORKER_REPLAY_STREAM
 from core.tasks import TaskSupervisor
+from db_infrastructure import Store
 from events.publisher import EventPublisher
-from store import Store
-from workers.base import BaseWorker, subscription_types
-from workers.consumer import ConsumerOptions, WorkerConsumer
-from workers.deadletters import count_dead_letters, replay_dead_letters
-from workers.errors import DuplicateWorkerName, UnknownWorker
-from workers.registry import Discovery
-from workers.toolkit import WorkerConfig, WorkerState, WorkerToolkit
+from worker_runtime.consumer import ConsumerOptions, WorkerConsumer
+from worker_runtime.contract import subscription_types
+from worker_runtime.deadletters import count_dead_letters, replay_dead_letters
+from worker_runtime.discovery import Discovery
+from worker_runtime.errors import DuplicateWorkerName, UnknownWorker
+from worker_runtime.toolkit import StoredState
+from workers.base import BaseWorker, WorkerConfig, WorkerToolkit
 
 logger = logging.getLogger("streamcore.workers")
 
@@ -66,7 +67,7 @@ class WorkerRuntime:
         options: ConsumerOptions | None = None,
     ) -> None:
         """`environ` holds the WORKER_* variables, read once by the edge (see
-        `workers.toolkit.worker_environment`); `twitch` is the Helix client or None."""
+        `worker_runtime.toolkit.worker_environment`); `twitch` is the Helix client or None."""
         names = [worker.name for worker in workers]
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
@@ -87,7 +88,7 @@ class WorkerRuntime:
             worker.bind(
                 WorkerToolkit(
                     publisher=publisher,
-                    state=WorkerState(store, cls.name),
+                    state=StoredState(store, cls.name),
                     config=WorkerConfig.for_worker(cls.name, environ),
                     logger=logging.getLogger(f"streamcore.workers.{cls.name}"),
                     twitch=twitch,

@@ -1,4 +1,4 @@
-"""HTTP routes of the tokens package: authorization link, OAuth callback, device flow, revoke.
+"""HTTP routes of the tokens part: authorization link, OAuth callback, device flow, revoke.
 
 Errors answer `{"error": <code>, "message": <what to do>}`; the callback answers browsers (whose
 Accept names text/html) with a small page instead, and JSON to clients that ask for it.
@@ -7,12 +7,13 @@ Accept names text/html) with a small page instead, and JSON to clients that ask 
 from __future__ import annotations
 
 from contextlib import suppress
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from core.access import AdminRequired
+from app.access import AdminRequired
+from app.deps import TasksDep, TokensDep
 from tokens.errors import (
     InvalidOAuthState,
     OAuthError,
@@ -20,23 +21,11 @@ from tokens.errors import (
     TwitchAppNotConfigured,
     TwitchUnreachable,
 )
-from tokens.manager import TokenManager
 from tokens.pages import render_page
 
 router = APIRouter(prefix="/tokens", tags=["tokens"])
 
 START_AGAIN = ("/tokens/authorize", "Start again on Twitch")
-
-
-def get_token_manager(request: Request) -> TokenManager:
-    """FastAPI dependency: the process's TokenManager (503 until the lifespan built it)."""
-    manager = getattr(getattr(request.app.state, "runtime", None), "tokens", None)
-    if manager is None:
-        raise HTTPException(503, "StreamCore is still starting; retry in a moment.")
-    return manager
-
-
-TokenManagerDep = Annotated[TokenManager, Depends(get_token_manager)]
 
 
 def _status_for(error: TokenError) -> tuple[int, str]:
@@ -73,12 +62,12 @@ def _callback_error(request: Request, status: int, code: str, message: str) -> R
 
 
 @router.get("", summary="Token status (never the token itself)")
-async def token_status(manager: TokenManagerDep, _: AdminRequired) -> dict[str, Any]:
+async def token_status(manager: TokensDep, _: AdminRequired) -> dict[str, Any]:
     return await manager.fresh_status()
 
 
 @router.get("/link", summary="A Twitch authorization link for the scopes StreamCore needs")
-async def link(manager: TokenManagerDep, _: AdminRequired) -> Response:
+async def link(manager: TokensDep, _: AdminRequired) -> Response:
     try:
         return JSONResponse(await manager.auth_link())
     except TokenError as error:
@@ -86,7 +75,7 @@ async def link(manager: TokenManagerDep, _: AdminRequired) -> Response:
 
 
 @router.get("/authorize", summary="Send the browser to Twitch with a fresh authorization link")
-async def authorize(manager: TokenManagerDep, _: AdminRequired) -> Response:
+async def authorize(manager: TokensDep, _: AdminRequired) -> Response:
     try:
         return RedirectResponse((await manager.auth_link())["auth_url"], status_code=303)
     except TokenError as error:
@@ -96,7 +85,7 @@ async def authorize(manager: TokenManagerDep, _: AdminRequired) -> Response:
 @router.get("/callback", summary="Where Twitch sends the browser back after authorization")
 async def callback(
     request: Request,
-    manager: TokenManagerDep,
+    manager: TokensDep,
     code: str | None = None,
     state: str | None = None,
     error: str | None = None,
@@ -149,19 +138,17 @@ async def callback(
 
 
 @router.post("/device", summary="Start the device code flow (for machines without a browser)")
-async def start_device_flow(
-    request: Request, manager: TokenManagerDep, _: AdminRequired
-) -> Response:
+async def start_device_flow(manager: TokensDep, tasks: TasksDep, _: AdminRequired) -> Response:
     try:
         flow, finish = await manager.begin_device_flow()
     except TokenError as error:
         return _error_json(error)
-    request.app.state.runtime.tasks.spawn(f"tokens.device.{flow.id}", finish)
+    tasks.spawn(f"tokens.device.{flow.id}", finish)
     return JSONResponse(flow.public())
 
 
 @router.get("/device/{flow_id}", summary="Progress of a device flow started here")
-async def device_flow_status(flow_id: str, manager: TokenManagerDep, _: AdminRequired) -> Response:
+async def device_flow_status(flow_id: str, manager: TokensDep, _: AdminRequired) -> Response:
     flow = manager.device_flows.get(flow_id)
     if flow is None:
         message = "No such device flow (they are forgotten after a while); start a new one."
@@ -170,5 +157,5 @@ async def device_flow_status(flow_id: str, manager: TokenManagerDep, _: AdminReq
 
 
 @router.delete("", summary="Revoke the token at Twitch and delete it")
-async def revoke(manager: TokenManagerDep, _: AdminRequired) -> dict[str, Any]:
+async def revoke(manager: TokensDep, _: AdminRequired) -> dict[str, Any]:
     return await manager.revoke()

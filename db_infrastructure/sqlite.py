@@ -14,9 +14,9 @@ from pathlib import Path
 import aiosqlite
 
 from core.errors import BackendUnavailable
-from store.base import Store
-from store.errors import MigrationError
-from store.migrations import SCHEMA_VERSION_DDL, load_migrations
+from db_infrastructure.base import Store
+from db_infrastructure.errors import MigrationError
+from db_infrastructure.migrate import SCHEMA_VERSION_DDL, load_migrations
 
 #: Tries to switch a busy database to WAL before giving up (about 5 s in all).
 WAL_ATTEMPTS = 40

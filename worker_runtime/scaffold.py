@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from workers.base import WORKER_NAME
-from workers.errors import WorkerContractError
-from workers.registry import INFRASTRUCTURE_MODULES
+from worker_runtime.contract import WORKER_NAME
+from worker_runtime.discovery import CONTRACT_MODULE
+from worker_runtime.errors import WorkerContractError
+
+#: Names in workers/ that are not worker files: the contract module and the models package.
+TAKEN_MODULE_NAMES = frozenset({CONTRACT_MODULE, "models"})
 
 WORKER_TEMPLATE = '''"""{title}: say what this worker does, what it emits and which scopes it needs.
 
@@ -28,8 +31,9 @@ class LiveNotice(BaseModel):
 
 
 class {class_name}(BaseWorker):
-    # Ask only for the scopes your subscriptions and Helix calls need
-    # (see section 5 of the protocol reference). stream.online needs none.
+    # Ask only for the scopes your subscriptions and Helix calls need. Twitch lists each
+    # type's scopes at https://dev.twitch.tv/docs/eventsub/eventsub-subscription-types/
+    # (and docs/twitch-protocol.md has the ones StreamCore uses). stream.online needs none.
     required_scopes = []
     # Every event this worker emits, with the model its data must match (or None).
     emits = {{"{name}.live": LiveNotice}}
@@ -88,9 +92,9 @@ def check_new_worker_name(name: str) -> str:
             f"invalid worker name {name!r}: use lowercase letters, digits and '_', starting "
             "with a letter (e.g. `streamcore workers new shout_out`)"
         )
-    if name in INFRASTRUCTURE_MODULES:
+    if name in TAKEN_MODULE_NAMES:
         raise WorkerContractError(
-            f"{name!r} is the name of a workers/ module that discovery skips; pick another"
+            f"{name!r} is taken in workers/ by the worker contract or its models; pick another"
         )
     return name
 

@@ -1,10 +1,11 @@
-"""Discovery: import every worker module of a package and collect its workers.
+"""Discovery: import every worker module of the plugin folder and collect its workers.
 
 Which modules are workers: every top-level module of the package (`workers/*.py`) except
+- the contract itself (`workers/base.py`, the module that defines `BaseWorker`),
 - modules whose name starts with `_` (private helpers, `__init__`),
-- the infrastructure modules in `INFRASTRUCTURE_MODULES` (base, registry, runtime, ...),
-- subpackages (directories such as `workers/lib/`): shared helper code lives there and is
-  imported by the workers that use it, never scanned.
+- subpackages (directories such as `workers/models/` or `workers/lib/`): shared code lives
+  there and is imported by the workers that use it, never scanned.
+Nothing else is skipped, so a worker file may have any other name.
 A worker is a concrete `BaseWorker` subclass *defined* in one of those modules (a class
 imported from elsewhere does not count twice).
 
@@ -22,25 +23,16 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
-from workers.base import BaseWorker, contract_violations, registered_classes
-from workers.errors import DuplicateWorkerName
+from worker_runtime.contract import contract_violations
+from worker_runtime.errors import DuplicateWorkerName
+from workers.base import BaseWorker, registered_classes
 
 logger = logging.getLogger("streamcore.workers")
 
-#: Modules of the workers package that are machinery, not workers.
-INFRASTRUCTURE_MODULES = frozenset(
-    {
-        "base",
-        "consumer",
-        "deadletters",
-        "errors",
-        "models",
-        "registry",
-        "runtime",
-        "scaffold",
-        "toolkit",
-    }
-)
+#: The plugin folder's package.
+WORKERS_PACKAGE = "workers"
+#: The contract's module name within it (derived, so a rename cannot leave a stale skip).
+CONTRACT_MODULE = BaseWorker.__module__.rpartition(".")[2]
 
 
 @dataclass(frozen=True)
@@ -70,6 +62,27 @@ class Discovery:
     def find(self, name: str) -> type[BaseWorker] | None:
         return next((worker for worker in self.workers if worker.name == name), None)
 
+    def required_scopes(self) -> list[str]:
+        """The union of every worker's `required_scopes`, sorted."""
+        return sorted({scope for worker in self.workers for scope in worker.required_scopes})
+
+    def wanted_subscriptions(self, broadcaster_id: str, moderator_id: str) -> list[dict[str, Any]]:
+        """Every worker's subscriptions for these ids, as declared (the gateway merges repeats)."""
+        return [
+            subscription
+            for worker in self.workers
+            for subscription in worker().get_subscriptions(broadcaster_id, moderator_id)
+        ]
+
+    def event_schemas(self) -> dict[str, dict[str, Any] | None]:
+        """Event name -> JSON schema of its data (None when undeclared), for /events/schema."""
+        schemas: dict[str, dict[str, Any] | None] = {}
+        for worker in self.workers:
+            for event_name, model in worker.emits.items():
+                if schemas.get(event_name) is None:
+                    schemas[event_name] = None if model is None else model.model_json_schema()
+        return dict(sorted(schemas.items()))
+
 
 def worker_module_names(package: str) -> list[str]:
     """Fully qualified names of the modules discovery imports, sorted."""
@@ -77,9 +90,7 @@ def worker_module_names(package: str) -> list[str]:
     return sorted(
         f"{package}.{info.name}"
         for info in pkgutil.iter_modules(module.__path__)
-        if not info.ispkg
-        and not info.name.startswith("_")
-        and info.name not in INFRASTRUCTURE_MODULES
+        if not info.ispkg and not info.name.startswith("_") and info.name != CONTRACT_MODULE
     )
 
 
@@ -87,7 +98,7 @@ def _describe(error: BaseException) -> str:
     return traceback.format_exception_only(type(error), error)[-1].strip()
 
 
-def discover_workers(package: str = "workers") -> Discovery:
+def discover_workers(package: str = WORKERS_PACKAGE) -> Discovery:
     """Import the package's worker modules and return the valid workers and the errors."""
     discovery = Discovery()
     for module_name in worker_module_names(package):
@@ -128,57 +139,3 @@ def discover_workers(package: str = "workers") -> Discovery:
     for problem in discovery.errors:
         logger.error("Worker skipped: %s", problem)
     return discovery
-
-
-_cache: dict[str, Discovery] = {}
-
-
-def _discovered(package: str) -> Discovery:
-    if package not in _cache:
-        _cache[package] = discover_workers(package)
-    return _cache[package]
-
-
-def registered_workers(package: str = "workers") -> list[type[BaseWorker]]:
-    """The valid workers of `package` (discovered once per process, then cached)."""
-    return list(_discovered(package).workers)
-
-
-def required_scopes(package: str = "workers") -> list[str]:
-    """The union of every registered worker's `required_scopes`, sorted."""
-    return sorted(
-        {scope for worker in registered_workers(package) for scope in worker.required_scopes}
-    )
-
-
-def moderator_id_for(broadcaster_id: str, configured_moderator_id: str = "") -> str:
-    """TWITCH_MODERATOR_ID when set, otherwise the broadcaster's own id."""
-    return configured_moderator_id or broadcaster_id
-
-
-def subscriptions_for(
-    broadcaster_id: str, moderator_id: str, package: str = "workers"
-) -> list[dict[str, Any]]:
-    """Every registered worker's subscriptions for these ids, each distinct one once."""
-    seen: dict[str, dict[str, Any]] = {}
-    for cls in registered_workers(package):
-        for subscription in cls().get_subscriptions(broadcaster_id, moderator_id):
-            key = repr(
-                (
-                    subscription["type"],
-                    subscription["version"],
-                    sorted(subscription["condition"].items()),
-                )
-            )
-            seen.setdefault(key, subscription)
-    return list(seen.values())
-
-
-def event_schemas(package: str = "workers") -> dict[str, dict[str, Any] | None]:
-    """Event name -> JSON schema of its data (None when undeclared), for GET /events/schema."""
-    schemas: dict[str, dict[str, Any] | None] = {}
-    for cls in registered_workers(package):
-        for event_name, model in cls.emits.items():
-            if schemas.get(event_name) is None:
-                schemas[event_name] = None if model is None else model.model_json_schema()
-    return dict(sorted(schemas.items()))

@@ -17,6 +17,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, WebSocket
 from starlette.types import Scope
 
+from app.deps import SettingsDep
 from core.settings import Settings, is_loopback
 
 #: Cookie the dashboard's login form sets; it holds the admin token itself, HttpOnly.
@@ -54,15 +55,8 @@ def admin_token_matches(settings: Settings, presented: str | None) -> bool:
     return hmac.compare_digest(presented.encode(), expected.get_secret_value().encode())
 
 
-def _settings(request: Request) -> Settings:
-    state = request.app.state
-    settings: Settings = getattr(state, "settings", None) or state.runtime.settings
-    return settings
-
-
-def require_admin(request: Request) -> None:
+def require_admin(request: Request, settings: SettingsDep) -> None:
     """FastAPI dependency guarding the control surface (see the module docstring)."""
-    settings = _settings(request)
     if settings.streamcore_admin_token is not None:
         if not admin_token_matches(settings, presented_admin_token(request)):
             raise HTTPException(

@@ -12,9 +12,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from store.errors import MigrationError
+from db_infrastructure.errors import MigrationError
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "db_infrastructure" / "migrations"
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 SCHEMA_VERSION_DDL = (

@@ -1,6 +1,7 @@
 """The store interface: small namespaced key-value persistence with optional expiry.
 
-Two backends, one file each: `store.sqlite` (the embedded default) and `store.postgres`.
+Two backends, one file each: `db_infrastructure.sqlite` (the embedded default) and
+`db_infrastructure.postgres`.
 Namespaces keep concerns apart (`tokens`, `oauth_state`, `worker_state:<name>`,
 `client_keys`); values are text, usually JSON, and callers encrypt what must be secret.
 Expired values are invisible to every read and removed lazily.

@@ -8,9 +8,9 @@ import asyncpg
 
 from core.errors import BackendUnavailable
 from core.settings import redact_url
-from store.base import Store
-from store.errors import MigrationError
-from store.migrations import SCHEMA_VERSION_DDL, load_migrations
+from db_infrastructure.base import Store
+from db_infrastructure.errors import MigrationError
+from db_infrastructure.migrate import SCHEMA_VERSION_DDL, load_migrations
 
 #: Advisory lock id held while migrating, so concurrent start-ups apply each file once.
 _MIGRATION_LOCK = 0x5743_0001

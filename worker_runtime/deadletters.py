@@ -15,8 +15,8 @@ from core.constants import (
     WORKER_DEADLETTER_CURSORS,
     WORKER_REPLAY_STREAM,
 )
+from db_infrastructure import Store
 from events.publisher import now_iso
-from store import Store
 
 #: Fields a dead letter adds to the original entry's fields; a replay leaves them out.
 DEADLETTER_FIELDS = ("source_stream", "source_id", "error", "attempts", "dead_lettered_at")

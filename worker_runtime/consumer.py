@@ -25,8 +25,8 @@ from bus import Bus, BusUnavailable, StreamEntry
 from bus.base import parse_stream_id
 from core.backoff import Backoff
 from core.metrics import observe_latency
+from worker_runtime.deadletters import add_dead_letter
 from workers.base import BaseWorker
-from workers.deadletters import add_dead_letter
 
 logger = logging.getLogger("streamcore.workers")
 

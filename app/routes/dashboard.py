@@ -1,6 +1,6 @@
 """The dashboard's routes: the page, its login form, logout, and the page's configuration.
 
-Access follows core.access: with STREAMCORE_ADMIN_TOKEN set, the page needs the login cookie
+Access follows app.access: with STREAMCORE_ADMIN_TOKEN set, the page needs the login cookie
 (`ADMIN_COOKIE`, holding the admin token, HttpOnly, SameSite=Strict), and without it the page
 redirects to the login form; without an admin token the page answers local requests only. The
 page's own fetch calls send the cookie (same origin), which `require_admin` accepts, so the
@@ -17,19 +17,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from core.access import (
+from app.access import (
     ADMIN_COOKIE,
     AdminRequired,
     admin_token_matches,
     is_local_connection,
     presented_admin_token,
 )
-from core.settings import Settings
+from app.deps import get_settings
 
 __all__ = ["ASSETS_DIR", "router"]
 
 #: The dashboard's files (index.html, login.html, dashboard.css, dashboard.js).
-ASSETS_DIR = Path(__file__).resolve().parent.parent / "dashboard"
+ASSETS_DIR = Path(__file__).resolve().parents[2] / "dashboard"
 #: How long the login cookie lives: a week of streams without logging in again; logout (or a
 #: new admin token) ends it sooner.
 SESSION_MAX_AGE_S = 7 * 24 * 3600
@@ -52,11 +52,6 @@ _SECURITY_HEADERS = {
 router = APIRouter(prefix="/dashboard", tags=["dashboard"])
 
 
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
 def _page(name: str, status_code: int = 200, error: str | None = None) -> HTMLResponse:
     text = (ASSETS_DIR / name).read_text(encoding="utf-8")
     if error is not None:
@@ -66,7 +61,7 @@ def _page(name: str, status_code: int = 200, error: str | None = None) -> HTMLRe
 
 
 def _logged_in(request: Request) -> bool:
-    return admin_token_matches(_settings(request), presented_admin_token(request))
+    return admin_token_matches(get_settings(request), presented_admin_token(request))
 
 
 def _to(path: str) -> RedirectResponse:
@@ -75,7 +70,7 @@ def _to(path: str) -> RedirectResponse:
 
 @router.get("", summary="The dashboard page", response_class=HTMLResponse)
 async def dashboard(request: Request) -> Response:
-    settings = _settings(request)
+    settings = get_settings(request)
     if settings.streamcore_admin_token is not None:
         return _page("index.html") if _logged_in(request) else _to("/dashboard/login")
     if not is_local_connection(request.scope):
@@ -85,14 +80,14 @@ async def dashboard(request: Request) -> Response:
 
 @router.get("/login", summary="The dashboard's login form", response_class=HTMLResponse)
 async def login_form(request: Request) -> Response:
-    if _settings(request).streamcore_admin_token is None or _logged_in(request):
+    if get_settings(request).streamcore_admin_token is None or _logged_in(request):
         return _to("/dashboard")
     return _page("login.html")
 
 
 @router.post("/login", summary="Log in with the admin token; sets the login cookie")
 async def login(request: Request, token: Annotated[str, Form(max_length=1024)] = "") -> Response:
-    settings = _settings(request)
+    settings = get_settings(request)
     if settings.streamcore_admin_token is None:
         return _to("/dashboard")
     if not admin_token_matches(settings, token.strip()):
@@ -117,7 +112,7 @@ async def login(request: Request, token: Annotated[str, Form(max_length=1024)] =
 
 @router.post("/logout", summary="Log out: clears the login cookie")
 async def logout(request: Request) -> Response:
-    target = "/dashboard/login" if _settings(request).streamcore_admin_token else "/dashboard"
+    target = "/dashboard/login" if get_settings(request).streamcore_admin_token else "/dashboard"
     response = _to(target)
     response.delete_cookie(
         ADMIN_COOKIE,
@@ -131,12 +126,12 @@ async def logout(request: Request) -> Response:
 
 @router.get("/config", summary="What the dashboard page should offer")
 async def config(request: Request, _: AdminRequired) -> dict[str, Any]:
-    settings = _settings(request)
+    settings = get_settings(request)
     return {
         "demo": bool(settings.streamcore_demo_simulator_url),
         "admin_required": settings.streamcore_admin_token is not None,
         # Whether WS /ws/events asks this page for a client key: a logged-in dashboard (the
-        # admin cookie) is let in without one, see events/api.py.
+        # admin cookie) is let in without one, see app/routes/events.py.
         "feed_key_required": (settings.ws_require_auth or settings.listens_beyond_loopback)
         and settings.streamcore_admin_token is None,
     }

@@ -1,36 +1,31 @@
-"""What a worker finds on `self`: persisted state, its settings, and the bound services.
+"""The runtime's side of what a worker finds on `self` (the types are in `workers.base`).
 
-- `WorkerState` (`self.state`): small JSON values persisted in the store under the namespace
-  `worker_state:<name>`, so they survive restarts and are shared by every process running the
-  worker.
-- `WorkerConfig` (`self.config`): the worker's own settings, `WORKER_<NAME>_<KEY>` variables,
-  read once at start-up by the edge (`worker_environment`) and passed to the runtime.
-- `WorkerToolkit`: the bundle the runtime binds to each worker instance.
+- `StoredState` implements `WorkerState` (`self.state`): small JSON values persisted in the
+  store under the namespace `worker_state:<name>`, so they survive restarts and are shared by
+  every process running the worker.
+- `worker_environment` reads the `WORKER_<NAME>_<KEY>` variables once, at the edge, for the
+  runtime to hand each worker its `WorkerConfig` (`self.config`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from dotenv import dotenv_values
+
 from core.constants import WORKER_STATE_NAMESPACE
-from events.publisher import EventPublisher
-from store import Store
-from workers.errors import WorkerStateError
+from db_infrastructure import Store
+from workers.base import CONFIG_PREFIX, WorkerStateError
 
 #: State is for counters and small facts (last follower, goal progress), not for data sets.
 MAX_STATE_VALUE_BYTES = 64 * 1024
 
-#: Prefix of every per-worker setting in the environment: WORKER_<NAME>_<KEY>.
-CONFIG_PREFIX = "WORKER_"
 
-
-class WorkerState:
+class StoredState:
     """Per-worker key-value state with JSON values, persisted in the store.
 
     `incr` is atomic within one process only; two processes running the same worker can race
@@ -88,53 +83,6 @@ class WorkerState:
         return text
 
 
-class WorkerConfig(Mapping[str, str]):
-    """A worker's settings: `WORKER_GREETER_MESSAGE=hi` is `self.config["message"]`."""
-
-    def __init__(self, values: Mapping[str, str] | None = None) -> None:
-        self._values = {key.lower(): value for key, value in (values or {}).items()}
-
-    @classmethod
-    def for_worker(cls, worker_name: str, environ: Mapping[str, str]) -> WorkerConfig:
-        """The WORKER_<NAME>_* entries of `environ`, keys lower-cased without the prefix."""
-        prefix = f"{CONFIG_PREFIX}{worker_name.upper()}_"
-        return cls(
-            {
-                key[len(prefix) :]: value
-                for key, value in environ.items()
-                if key.upper().startswith(prefix) and len(key) > len(prefix)
-            }
-        )
-
-    def __getitem__(self, key: str) -> str:
-        return self._values[key.lower()]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._values)
-
-    def __len__(self) -> int:
-        return len(self._values)
-
-    def get_int(self, key: str, default: int) -> int:
-        raw = self.get(key)
-        if raw is None:
-            return default
-        try:
-            return int(raw)
-        except ValueError:
-            raise WorkerStateError(f"setting {key!r} must be a whole number, got {raw!r}") from None
-
-    def get_bool(self, key: str, default: bool) -> bool:
-        raw = self.get(key)
-        if raw is None:
-            return default
-        return raw.strip().lower() in {"1", "true", "yes", "on"}
-
-    def __repr__(self) -> str:
-        # Values may be secrets (webhook URLs, API keys): show the keys only.
-        return f"WorkerConfig(keys={sorted(self._values)})"
-
-
 def worker_environment(environ: Mapping[str, str], env_file: Path | None = None) -> dict[str, str]:
     """The WORKER_* variables of `environ` and of a `.env` file, for the edge to pass down.
 
@@ -142,8 +90,6 @@ def worker_environment(environ: Mapping[str, str], env_file: Path | None = None)
     """
     found: dict[str, str] = {}
     if env_file is not None and env_file.is_file():
-        from dotenv import dotenv_values
-
         found.update(
             {
                 key: value
@@ -153,14 +99,3 @@ def worker_environment(environ: Mapping[str, str], env_file: Path | None = None)
         )
     found.update({k: v for k, v in environ.items() if k.upper().startswith(CONFIG_PREFIX)})
     return found
-
-
-@dataclass
-class WorkerToolkit:
-    """Everything the runtime binds to a worker instance."""
-
-    publisher: EventPublisher
-    state: WorkerState
-    config: WorkerConfig
-    logger: logging.Logger
-    twitch: Any = None

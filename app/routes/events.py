@@ -1,0 +1,120 @@
+"""HTTP and WebSocket routes of the fan-out: `WS /ws/events`, `GET /events/schema`, `/keys`.
+
+`WS /ws/events?key=&events=&since=` access: a key (`?key=`, since OBS browser sources cannot
+set headers) is required when StreamCore listens beyond loopback or WS_REQUIRE_AUTH=true; a
+key that is given is always checked. A missing, unknown or revoked key: accept, then close 4001
+with a reason; nothing else is sent first. A key's scope narrows what the client gets. The
+rest of the client's life is `events.session.serve_client`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, HTTPException, WebSocket
+from pydantic import BaseModel, Field
+
+from app.access import ADMIN_COOKIE, AdminRequired, admin_token_matches, beyond_loopback
+from app.deps import DiscoveryDep, StoreDep
+from app.services import Services
+from core.settings import Settings
+from events.constants import CLOSE_UNAUTHORIZED
+from events.errors import ClientKeyError, EventsError, UnknownKey
+from events.filters import ALL_EVENTS
+from events.keys import ClientKeys, KeyRecord
+from events.schema import event_schema
+from events.session import refuse, serve_client
+
+__all__ = ["EVENTS_SOCKET_PATH", "events_socket", "router"]
+
+#: The fan-out's WebSocket path (StreamCoreApp serves it ahead of the middleware chain).
+EVENTS_SOCKET_PATH = "/ws/events"
+
+logger = logging.getLogger("streamcore.events")
+router = APIRouter()
+
+
+# -- HTTP -------------------------------------------------------------------------------------
+
+
+@router.get("/events/schema", summary="Every event clients can receive")
+async def get_event_schema(discovery: DiscoveryDep) -> dict[str, Any]:
+    return event_schema(discovery.event_schemas())
+
+
+class KeyCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=64)
+    events: str = ""
+
+
+@router.get("/keys", summary="List client keys (never the keys themselves)")
+async def list_keys(store: StoreDep, _: AdminRequired) -> list[dict[str, str]]:
+    return [record.public() for record in await ClientKeys(store).list()]
+
+
+@router.post("/keys", status_code=201, summary="Create a client key; shown once")
+async def create_key(body: KeyCreate, store: StoreDep, _: AdminRequired) -> dict[str, str]:
+    try:
+        key, record = await ClientKeys(store).create(body.name, body.events)
+    except (ClientKeyError, EventsError) as error:
+        raise HTTPException(400, str(error)) from None
+    return {**record.public(), "key": key}
+
+
+@router.delete("/keys/{name_or_id}", summary="Revoke a client key")
+async def revoke_key(name_or_id: str, store: StoreDep, _: AdminRequired) -> dict[str, str]:
+    try:
+        record = await ClientKeys(store).revoke(name_or_id)
+    except UnknownKey as error:
+        raise HTTPException(404, str(error)) from None
+    return record.public()
+
+
+# -- WebSocket --------------------------------------------------------------------------------
+
+
+#: What a logged-in dashboard is treated as: a key for every event.
+DASHBOARD_RECORD = KeyRecord(id="dashboard", name="dashboard", events="", created_at="")
+
+
+def _dashboard_session(websocket: WebSocket, settings: Settings) -> KeyRecord | None:
+    """A logged-in dashboard (the admin cookie) gets every event without a client key. The
+    Origin must be this very host, which stops cross-site WebSocket hijacking of the cookie."""
+    origin, host = websocket.headers.get("origin"), websocket.headers.get("host")
+    if not origin or not host or urlsplit(origin).netloc != host:
+        return None
+    if not admin_token_matches(settings, websocket.cookies.get(ADMIN_COOKIE)):
+        return None
+    return DASHBOARD_RECORD
+
+
+async def events_socket(websocket: WebSocket) -> None:
+    """`WS /ws/events` (see the module docstring)."""
+    services: Services | None = getattr(websocket.app.state, "services", None)
+    broadcaster = services.broadcaster if services is not None else None
+    if services is None or broadcaster is None:
+        await refuse(websocket, 1013, "the event fan-out is not running; try again")
+        return
+    settings = services.settings
+    key = websocket.query_params.get("key")
+    scope = ALL_EVENTS
+    if key or settings.ws_require_auth or beyond_loopback(settings, websocket.scope):
+        record = None if key else _dashboard_session(websocket, settings)
+        if record is None:
+            record = await ClientKeys(services.store).verify(key)
+        if record is None:
+            why = "invalid or revoked key" if key else "a key is required: add ?key=<client key>"
+            await refuse(websocket, CLOSE_UNAUTHORIZED, why)
+            return
+        scope = record.scope
+    await serve_client(
+        websocket, scope=scope, broadcaster=broadcaster, bus=services.bus, settings=settings
+    )
+
+
+# A plain Starlette route: FastAPI's dependency-injected websocket route keeps three exit stacks
+# and a solved-dependency scope per connection (~10 KB each), which 1000 overlays would pay.
+# The route stays for apps used without StreamCoreApp's direct route (tests, other servers).
+router.add_websocket_route(EVENTS_SOCKET_PATH, events_socket)

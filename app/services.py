@@ -1,0 +1,184 @@
+"""The one place where StreamCore's parts are wired: `open_services(settings)`.
+
+`main.py` (through the lifespan), every CLI command that needs a running part, the tests and
+the benchmarks build their services here, so a part is constructed one way only. Leaving the
+context stops every task it spawned and closes every client, in the reverse order of opening.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+
+import httpx
+
+from app.system import System
+from bus import Bus, create_bus
+from core.errors import BackendUnavailable
+from core.settings import Settings
+from core.tasks import TaskSupervisor
+from db_infrastructure import Store, create_store
+from events.broadcaster import Broadcaster
+from events.constants import CLOSE_RESTART
+from events.publisher import EventPublisher
+from tokens.constants import HTTP_TIMEOUT_S
+from tokens.helix import HelixClient
+from tokens.manager import TokenManager
+from worker_runtime.discovery import Discovery, discover_workers
+
+__all__ = ["Services", "open_backends", "open_services"]
+
+logger = logging.getLogger("streamcore")
+
+#: Pause between two connection attempts while STREAMCORE_STARTUP_WAIT_S lasts.
+STARTUP_RETRY_S = 1.0
+
+
+@dataclass
+class Services:
+    """Everything one StreamCore process shares; routes reach it through `app.deps`."""
+
+    settings: Settings
+    bus: Bus
+    store: Store
+    tasks: TaskSupervisor
+    http: httpx.AsyncClient
+    tokens: TokenManager
+    helix: HelixClient
+    discovery: Discovery
+    publisher: EventPublisher
+    #: Starts and stops the gateway and the workers (POST /system/start and /system/stop).
+    system: System
+    #: The fan-out of WS /ws/events; None in processes that serve no clients (`workers run`).
+    broadcaster: Broadcaster | None = None
+    worker_environ: Mapping[str, str] = field(default_factory=dict)
+
+
+async def _connect_patiently(
+    connect: Callable[[], Awaitable[None]], what: str, wait_s: float
+) -> None:
+    """Connect, retrying for up to `wait_s` seconds with a progress line per attempt (services
+    started together, as by compose or systemd, come up in any order)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    attempt = 0
+    while True:
+        try:
+            await connect()
+            return
+        except BackendUnavailable as error:
+            left = deadline - loop.time()
+            if left <= 0:
+                raise
+            attempt += 1
+            logger.info("Waiting for %s (attempt %d, %.0f s left): %s", what, attempt, left, error)
+            await asyncio.sleep(min(STARTUP_RETRY_S, left))
+
+
+def _log_backends(settings: Settings, bus: Bus, store: Store) -> None:
+    if bus.name == "memory":
+        logger.info(
+            "Bus: in-process (embedded default; events stay inside this process). "
+            "Set REDIS_URL=redis://host:6379/0 to use Redis."
+        )
+    else:
+        logger.info("Bus: Redis")
+    if store.name == "sqlite":
+        logger.info(
+            "Store: SQLite at %s (embedded default). Set DATABASE_URL=postgresql://... "
+            "to use PostgreSQL.",
+            settings.sqlite_path,
+        )
+    else:
+        logger.info("Store: PostgreSQL")
+
+
+@asynccontextmanager
+async def open_backends(settings: Settings) -> AsyncIterator[tuple[Bus, Store]]:
+    """The bus and the store, connected (waiting up to STREAMCORE_STARTUP_WAIT_S for each);
+    for commands that only read or write data, and the first step of `open_services`."""
+    bus = create_bus(settings.redis_dsn)
+    store = create_store(settings)
+    async with AsyncExitStack() as stack:
+        wait_s = settings.streamcore_startup_wait_s
+        await _connect_patiently(bus.connect, "Redis", wait_s)
+        stack.push_async_callback(bus.close)
+        await _connect_patiently(store.connect, "the database", wait_s)
+        stack.push_async_callback(store.close)
+        yield bus, store
+
+
+@asynccontextmanager
+async def open_services(
+    settings: Settings,
+    *,
+    worker_environ: Mapping[str, str] | None = None,
+    fanout: bool = True,
+    http_transport: httpx.AsyncBaseTransport | None = None,
+) -> AsyncIterator[Services]:
+    """Discover the workers, connect the bus and the store, and build every part.
+
+    `worker_environ` holds the WORKER_* variables (read once by the caller, at the edge);
+    `fanout=False` leaves out the WS /ws/events broadcaster (a process that only runs
+    workers); `http_transport` replaces the network under every call to Twitch (benchmarks).
+    Raises a StreamCoreError with a one-line message when a backend stays unreachable.
+    """
+    # Discovery imports every module in workers/ once; a duplicate name stops start-up.
+    discovery = discover_workers()
+    discovery.check()
+    async with AsyncExitStack() as stack:
+        bus, store = await stack.enter_async_context(open_backends(settings))
+        _log_backends(settings, bus, store)
+        tasks = await stack.enter_async_context(TaskSupervisor())
+        publisher = EventPublisher(bus, settings.events_retention_count)
+        broadcaster = None
+        if fanout:
+            # The fan-out runs from start-up, independent of /system/start: clients may
+            # connect and replay before the system starts.
+            broadcaster = Broadcaster(
+                bus, settings.events_retention_count, settings.events_retention_seconds
+            )
+            tasks.spawn("events.broadcaster", broadcaster.run())
+            tasks.spawn("events.retention", broadcaster.trim_retention())
+            stack.callback(broadcaster.close_all, CLOSE_RESTART, "server restarting")
+        # One HTTP client for every call to Twitch.
+        http = await stack.enter_async_context(
+            httpx.AsyncClient(timeout=HTTP_TIMEOUT_S, transport=http_transport)
+        )
+        tokens = TokenManager(settings, store, bus, http, discovery.required_scopes)
+        helix = HelixClient(settings, tokens, http)
+        await tokens.start()
+        tasks.spawn("tokens.validation", tokens.run_validation_loop())
+        # Stop validating before the HTTP client closes (the stack unwinds last-in first-out).
+        stack.push_async_callback(tasks.cancel, "tokens.validation")
+        environ = dict(worker_environ or {})
+        system = System(
+            settings=settings,
+            bus=bus,
+            store=store,
+            tasks=tasks,
+            tokens=tokens,
+            helix=helix,
+            discovery=discovery,
+            publisher=publisher,
+            worker_environ=environ,
+        )
+        # Stopped gracefully before the clients above close.
+        stack.push_async_callback(system.stop)
+        yield Services(
+            settings=settings,
+            bus=bus,
+            store=store,
+            tasks=tasks,
+            http=http,
+            tokens=tokens,
+            helix=helix,
+            discovery=discovery,
+            publisher=publisher,
+            system=system,
+            broadcaster=broadcaster,
+            worker_environ=environ,
+        )

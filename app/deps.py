@@ -30,8 +30,15 @@ def get_settings(connection: HTTPConnection) -> Settings:
     return settings
 
 
-def get_services(connection: HTTPConnection) -> Services:
+def find_services(connection: HTTPConnection) -> Services | None:
+    """The services, or None before the lifespan built them (for routes outside FastAPI's
+    dependency injection: the health check and `WS /ws/events`)."""
     services: Services | None = getattr(connection.app.state, "services", None)
+    return services
+
+
+def get_services(connection: HTTPConnection) -> Services:
+    services = find_services(connection)
     if services is None:
         raise HTTPException(503, "StreamCore is still starting; retry in a moment.")
     return services

@@ -18,6 +18,7 @@ from fastapi import FastAPI, Request, WebSocket
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.deps import find_services
 from app.routes.dashboard import ASSETS_DIR as DASHBOARD_ASSETS
 from app.routes.dashboard import router as dashboard_router
 from app.routes.events import EVENTS_SOCKET_PATH, events_socket
@@ -25,7 +26,7 @@ from app.routes.events import router as events_router
 from app.routes.system import demo_router, metrics_router
 from app.routes.system import router as system_router
 from app.routes.tokens import router as tokens_router
-from app.services import Services, open_services
+from app.services import open_services
 from app.system import VERSION
 from core.errors import ConfigError, StreamCoreError
 from core.logging import add_secret
@@ -75,7 +76,7 @@ class StreamCoreApp(FastAPI):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and scope["path"] == EVENTS_SOCKET_PATH:
-            scope["app"] = self  # events_socket reads app.state, as Starlette would provide
+            scope["app"] = self  # events_socket finds the services on the app, as in Starlette
             await events_socket(WebSocket(scope, receive, send))
             return
         await super().__call__(scope, receive, send)
@@ -154,7 +155,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/", summary="Health")
     async def health(request: Request) -> dict[str, Any]:
-        services: Services | None = getattr(request.app.state, "services", None)
+        services = find_services(request)
         running = bool(services and services.system.running)
         return {"status": "StreamCore Online", "running": running}
 

@@ -4,8 +4,9 @@
 
 Runs, one after the other against the same private redis-server (or --redis-url):
 - baseline: a bare `websockets` client that only XADDs each frame (no parsing, no dedupe);
-- streamcore: the real `gateway.service.Gateway` (protocol, staleness, dedupe + durable append
-  via `Bus.append_unique`), its Helix calls answered by an in-process mock transport.
+- streamcore: the real gateway, built by `app.services.open_services` as `streamcore run`
+  builds it (protocol, staleness, dedupe + durable append via `Bus.append_unique`), its Twitch
+  HTTP calls answered by an in-process mock transport.
 Notifications come from bench/ingest_sender.py in a separate process (pre-generated, see its
 docstring for why not the simulator), so only the client's CPU is measured
 (resource.getrusage of this process, over the burst). Targets: >= 5,000 notifications/s, and
@@ -38,13 +39,8 @@ from cryptography.fernet import Fernet  # noqa: E402
 from pydantic import SecretStr  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 
-from bus.redis import RedisBus  # noqa: E402
+from app.services import open_backends, open_services  # noqa: E402
 from core.settings import Settings  # noqa: E402
-from db_infrastructure.sqlite import SQLiteStore  # noqa: E402
-from events.publisher import EventPublisher  # noqa: E402
-from gateway.service import Gateway, GatewayOptions  # noqa: E402
-from tokens.helix import HelixClient  # noqa: E402
-from tokens.manager import TokenManager  # noqa: E402
 from tokens.model import TokenSet  # noqa: E402
 from tokens.vault import TokenVault  # noqa: E402
 
@@ -52,6 +48,12 @@ STREAM = "eventsub:channel.follow"
 USER_ID = "71092938"
 TARGET_RATE = 5_000
 TARGET_CPU_RATIO = 1.5
+#: Every scope the shipped workers ask for, so the gateway subscribes to all their types (the
+#: sender only sends channel.follow).
+MOCK_SCOPES = [
+    "bits:read", "channel:read:hype_train", "channel:read:redemptions",
+    "channel:read:subscriptions", "moderator:read:followers", "user:read:chat",
+]  # fmt: skip
 
 
 def free_port() -> int:
@@ -114,7 +116,7 @@ def mock_twitch(request: httpx.Request) -> httpx.Response:
     totals = {"total_cost": 0, "max_total_cost": 10}
     if path.endswith("/validate"):
         validation = {"client_id": "bench", "login": "bench", "user_id": USER_ID,
-                      "scopes": ["moderator:read:followers"], "expires_in": 14400}  # fmt: skip
+                      "scopes": MOCK_SCOPES, "expires_in": 14400}  # fmt: skip
         return httpx.Response(200, json=validation)
     if request.method == "GET":
         return httpx.Response(200, json={"data": [], "total": 0, **totals})
@@ -126,40 +128,26 @@ def mock_twitch(request: httpx.Request) -> httpx.Response:
 async def streamcore(
     url: str, redis_url: str, data_dir: Path
 ) -> Callable[[], Coroutine[Any, Any, None]]:
+    """The gateway as `streamcore run` builds it (`open_services`), Twitch's HTTP mocked."""
     key = Fernet.generate_key().decode()
     settings = Settings(
         _env_file=None, twitch_client_id="bench",  # type: ignore[call-arg]
         twitch_client_secret=SecretStr("benchsecret"),
         twitch_api_url="http://twitch.mock/helix", twitch_auth_url="http://twitch.mock/oauth2",
         twitch_eventsub_ws_url=url, token_encryption_key=SecretStr(key),
-        streamcore_data_dir=data_dir,
+        streamcore_data_dir=data_dir, redis_url=SecretStr(redis_url),
         streamcore_stream_maxlen=100_000,
     )  # fmt: skip
-    store = SQLiteStore(data_dir / "bench.db")
-    await store.connect()
     token = TokenSet(access_token="bench-token", refresh_token="bench-refresh",
-                     expires_at=time.time() + 14400, scopes=["moderator:read:followers"],
+                     expires_at=time.time() + 14400, scopes=MOCK_SCOPES,
                      user_id=USER_ID, login="bench")  # fmt: skip
-    await TokenVault(store, Fernet(key.encode())).save(token)
-    bus = RedisBus(redis_url)
-    await bus.connect()
-    http = httpx.AsyncClient(transport=httpx.MockTransport(mock_twitch))
-    tokens = TokenManager(settings, store, bus, http, lambda: ["moderator:read:followers"])
-    await tokens.start()
-    condition = {"broadcaster_user_id": USER_ID, "moderator_user_id": USER_ID}
-    wanted = [{"type": "channel.follow", "version": "2", "condition": condition}]
-    gateway = Gateway(
-        settings, bus, tokens, HelixClient(settings, tokens, http), EventPublisher(bus),
-        lambda b, m: wanted, options=GatewayOptions.from_settings(settings),
-    )  # fmt: skip
+    async with open_backends(settings) as (_, store):
+        await TokenVault(store, Fernet(key.encode())).save(token)
 
     async def run() -> None:
-        try:
-            await gateway.run()
-        finally:
-            await http.aclose()
-            await bus.close()
-            await store.close()
+        transport = httpx.MockTransport(mock_twitch)
+        async with open_services(settings, fanout=False, http_transport=transport) as services:
+            await services.system.build_gateway().run()
 
     return run
 

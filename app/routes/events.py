@@ -17,8 +17,7 @@ from fastapi import APIRouter, HTTPException, WebSocket
 from pydantic import BaseModel, Field
 
 from app.access import ADMIN_COOKIE, AdminRequired, admin_token_matches, beyond_loopback
-from app.deps import DiscoveryDep, StoreDep
-from app.services import Services
+from app.deps import DiscoveryDep, StoreDep, find_services
 from core.settings import Settings
 from events.constants import CLOSE_UNAUTHORIZED
 from events.errors import ClientKeyError, EventsError, UnknownKey
@@ -92,7 +91,7 @@ def _dashboard_session(websocket: WebSocket, settings: Settings) -> KeyRecord | 
 
 async def events_socket(websocket: WebSocket) -> None:
     """`WS /ws/events` (see the module docstring)."""
-    services: Services | None = getattr(websocket.app.state, "services", None)
+    services = find_services(websocket)
     broadcaster = services.broadcaster if services is not None else None
     if services is None or broadcaster is None:
         await refuse(websocket, 1013, "the event fan-out is not running; try again")

@@ -23,7 +23,7 @@ from events.publisher import EventPublisher
 from gateway.service import Gateway
 from tokens.helix import HelixClient
 from tokens.manager import TokenManager
-from tokens.scopes import require_ready
+from tokens.readiness import require_ready
 from worker_runtime.contract import subscription_types
 from worker_runtime.discovery import Discovery
 from worker_runtime.runtime import DEFAULT_STOP_GRACE_S, WorkerRuntime

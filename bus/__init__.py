@@ -18,7 +18,10 @@ __all__ = [
 
 
 def create_bus(redis_url: str | None) -> Bus:
-    """The Redis bus when a URL is given, otherwise the in-process one."""
+    """The Redis bus when a URL is given, otherwise the in-process one.
+
+    Each backend is imported only when chosen, so the embedded default never loads redis-py.
+    """
     if redis_url:
         from bus.redis import RedisBus
 

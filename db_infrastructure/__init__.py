@@ -10,7 +10,10 @@ __all__ = ["MigrationError", "Store", "StoreError", "create_store"]
 
 
 def create_store(settings: Settings) -> Store:
-    """PostgreSQL when DATABASE_URL or POSTGRES_HOST is set, otherwise SQLite."""
+    """PostgreSQL when DATABASE_URL or POSTGRES_HOST is set, otherwise SQLite.
+
+    Each backend is imported only when chosen, so the embedded default never loads asyncpg.
+    """
     dsn = settings.postgres_dsn
     if dsn:
         from db_infrastructure.postgres import PostgresStore

@@ -31,16 +31,14 @@ import re
 from abc import ABCMeta, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ValidationError
 
 from core.errors import StreamCoreError
 from events.publisher import EventPublisher, check_event_name
+from tokens.helix import HelixClient
 from workers.models import EventModel, parse_event
-
-if TYPE_CHECKING:
-    from tokens.helix import HelixClient
 
 __all__ = [
     "RESERVED_NAMES",

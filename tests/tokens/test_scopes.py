@@ -15,7 +15,8 @@ from db_infrastructure.base import Store
 from tests.tokens.conftest import make_manager, seed_token, settings_for
 from tokens.constants import STATE_NAMESPACE
 from tokens.errors import AuthRequired
-from tokens.scopes import require_ready, union_scopes
+from tokens.readiness import require_ready
+from tokens.scopes import union_scopes
 
 REQUIRED = ["bits:read", "channel:read:subscriptions", "moderator:read:followers"]
 

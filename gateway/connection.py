@@ -7,6 +7,7 @@ which stops reading that socket (TCP pushes back to Twitch); nothing is dropped 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
@@ -80,3 +81,44 @@ async def open_socket(
         max_queue=FRAME_QUEUE_SIZE,
     )
     return Socket(socket_id, connection)
+
+
+@dataclass
+class Opened:
+    """The outcome of opening a socket: the socket, or why it could not be opened."""
+
+    socket: Socket | None
+    error: str = ""
+
+
+async def open_or_error(
+    socket_id: int, url: str, max_frame_bytes: int, open_timeout_s: float
+) -> Opened:
+    """Open a socket; a failure is an `Opened` with the reason, never an exception.
+
+    Cancelled mid-handshake (the gateway stopped), a socket that opens anyway is still closed,
+    or Twitch keeps a session nobody reads (and a test server waits for it forever).
+    """
+    attempt = asyncio.ensure_future(open_socket(socket_id, url, max_frame_bytes, open_timeout_s))
+    try:
+        sock = await asyncio.shield(attempt)
+    except asyncio.CancelledError:
+        attempt.add_done_callback(_close_abandoned)
+        raise
+    except Exception as error:  # OSError, TimeoutError, InvalidHandshake, InvalidURI...
+        return Opened(None, f"{type(error).__name__}: {error}")
+    return Opened(sock)
+
+
+def _close_abandoned(attempt: asyncio.Future[Socket]) -> None:
+    if attempt.cancelled() or attempt.exception() is not None:
+        return
+    # The loop is running (this is a done callback); the close is bounded by close_timeout.
+    closing = asyncio.ensure_future(attempt.result().close(1000, "gateway stopped"))
+    _ABANDONED.add(closing)
+    closing.add_done_callback(_ABANDONED.discard)
+
+
+#: Closes of sockets that finished opening after their session was cancelled (kept referenced
+#: until done so they are not garbage-collected mid-close).
+_ABANDONED: set[asyncio.Future[None]] = set()

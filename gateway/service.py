@@ -13,7 +13,6 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -22,12 +21,12 @@ from bus import Bus, BusUnavailable
 from core.backoff import Backoff
 from core.settings import Settings
 from events.publisher import EventPublisher
-from gateway.connection import FRAME_QUEUE_SIZE, Closed, Frame, Socket, open_socket
+from gateway.connection import FRAME_QUEUE_SIZE, Closed, Frame, Opened, Socket, open_or_error
 from gateway.handoff import Handoff
+from gateway.loop_items import NothingSubscribed, SessionEnd, SessionQueue, Spawn, WatchdogFired
 from gateway.options import GatewayOptions
 from gateway.protocol import (
     Action,
-    CloseClass,
     CloseSocket,
     Deliver,
     Drop,
@@ -51,53 +50,12 @@ logger = logging.getLogger("streamcore.gateway")
 WantedSource = Callable[[str, str], list[dict[str, Any]]]
 
 
-@dataclass
-class _Opened:
-    socket: Socket | None
-    error: str = ""
-
-
-@dataclass(frozen=True)
-class _SessionEnd:
-    """Why a session ended; `label` keys the reconnect counter."""
-
-    reason: str
-    label: str
-    healthy: bool = False
-    is_error: bool = False
-
-    @classmethod
-    def of(cls, restart: Restart, healthy: bool) -> _SessionEnd:
-        close: CloseClass | None = restart.close
-        if close is None:
-            return cls(restart.reason, "keepalive_timeout", healthy)
-        return cls(restart.reason, close.label, healthy, close.is_error)
-
-
 #: Most notifications appended in one round trip. A batch only forms while frames wait in
 #: the queue (a burst); at a trickle each frame is appended on its own, at once.
 HANDOFF_BATCH = 256
 
 #: How long a stop waits for the session to append the frames it already received.
 STOP_DRAIN_S = 5.0
-
-
-@dataclass(frozen=True)
-class _WatchdogFired:
-    """The protocol's deadline passed; the loop asks it what to do."""
-
-
-@dataclass(frozen=True)
-class _NothingSubscribed:
-    """Reconciliation enabled no subscription: holding the socket would only earn a 4003."""
-
-
-#: What the session's one loop reads, in arrival order: frames and closes from every socket,
-#: a successor socket that finished opening, and the session's own timers and helpers.
-_SessionItem = Frame | Closed | _Opened | _WatchdogFired | _NothingSubscribed
-_SessionQueue = asyncio.Queue[_SessionItem]
-#: Starts a helper task of the session (cancelled when the session ends).
-_Spawn = Callable[[Coroutine[Any, Any, None]], None]
 
 
 def _iso(timestamp: float | None) -> str | None:
@@ -194,7 +152,7 @@ class Gateway:
                     end = await self._session()
                 except Exception as error:  # a bug or an unexpected backend error: heal anyway
                     logger.exception("EventSub session failed unexpectedly")
-                    end = _SessionEnd(f"internal error: {type(error).__name__}", "internal_error")
+                    end = SessionEnd(f"internal error: {type(error).__name__}", "internal_error")
                 self.reconnects[end.label] += 1
                 if end.healthy:
                     backoff.reset()
@@ -249,10 +207,10 @@ class Gateway:
             )
         return url
 
-    async def _session(self) -> _SessionEnd:
+    async def _session(self) -> SessionEnd:
         """One session, through any number of session_reconnects, until it must restart."""
         self.protocol = self._new_protocol()
-        queue: _SessionQueue = asyncio.Queue(FRAME_QUEUE_SIZE)
+        queue: SessionQueue = asyncio.Queue(FRAME_QUEUE_SIZE)
         helpers: set[asyncio.Task[Any]] = set()
         self._subscribed = False
 
@@ -264,7 +222,7 @@ class Gateway:
         await self._set_state("connecting", None)
         opened = await self._open(self._url())
         if opened.socket is None:
-            return _SessionEnd(f"cannot connect: {opened.error}", "connect_failed", False)
+            return SessionEnd(f"cannot connect: {opened.error}", "connect_failed", False)
         try:
             self._register(opened.socket, queue, spawn)
             spawn(self._watchdog(queue))
@@ -275,12 +233,12 @@ class Gateway:
             await asyncio.gather(*helpers, return_exceptions=True)
             while not queue.empty():  # a successor socket opened but never taken: close it
                 item = queue.get_nowait()
-                if isinstance(item, _Opened) and item.socket is not None:
+                if isinstance(item, Opened) and item.socket is not None:
                     await item.socket.close(1000, "session ended")
             await self._close_all("reconnecting")
             self.subscriptions.session_lost()
 
-    async def _read(self, queue: _SessionQueue, spawn: _Spawn) -> _SessionEnd:
+    async def _read(self, queue: SessionQueue, spawn: Spawn) -> SessionEnd:
         """The session's loop: one item at a time, in arrival order, until the session ends."""
         #: Notifications parsed but not yet appended; flushed before any other action and
         #: whenever no further frame is waiting, so nothing lingers (see `_flush`).
@@ -292,22 +250,22 @@ class Gateway:
             if not isinstance(item, Frame):
                 await self._flush(pending)  # keep every other event after earlier frames
                 if self._stop_requested:
-                    return _SessionEnd("stopped", "stopped", healthy=True)
+                    return SessionEnd("stopped", "stopped", healthy=True)
             match item:
                 case Frame(socket_id=socket_id, text=text):
                     actions = self.protocol.receive(socket_id, text, time.monotonic(), time.time())
                 case Closed(socket_id=socket_id, code=code):
                     self._sockets.pop(socket_id, None)
                     actions = self.protocol.socket_closed(socket_id, code)
-                case _Opened(socket=None, error=error):
+                case Opened(socket=None, error=error):
                     reason = f"cannot open reconnect_url: {error}"
-                    return _SessionEnd(reason, "reconnect_failed", self._subscribed)
-                case _Opened(socket=Socket() as sock):
+                    return SessionEnd(reason, "reconnect_failed", self._subscribed)
+                case Opened(socket=Socket() as sock):
                     self._register(sock, queue, spawn)
                     continue
-                case _NothingSubscribed():
-                    return _SessionEnd("no subscription could be created", "nothing_subscribed")
-                case _WatchdogFired():
+                case NothingSubscribed():
+                    return SessionEnd("no subscription could be created", "nothing_subscribed")
+                case WatchdogFired():
                     actions = self.protocol.check(time.monotonic())
             end = await self._carry_out(actions, pending, queue, spawn)
             if end is not None:
@@ -317,10 +275,10 @@ class Gateway:
         self,
         actions: list[Action],
         pending: list[Notification],
-        queue: _SessionQueue,
-        spawn: _Spawn,
-    ) -> _SessionEnd | None:
-        """Do what the protocol decided, in order; a `_SessionEnd` when the session must end."""
+        queue: SessionQueue,
+        spawn: Spawn,
+    ) -> SessionEnd | None:
+        """Do what the protocol decided, in order; a `SessionEnd` when the session must end."""
         for action in actions:
             if isinstance(action, Deliver):
                 pending.append(action.notification)
@@ -330,7 +288,7 @@ class Gateway:
             await self._flush(pending)
             match action:
                 case Restart():
-                    return _SessionEnd.of(action, self._subscribed)
+                    return SessionEnd.of(action, self._subscribed)
                 case Subscribe(session_id=session_id):
                     spawn(self._subscribe(session_id, queue))
                 case Welcomed(session_id=session_id, resubscribe=resubscribe):
@@ -348,43 +306,31 @@ class Gateway:
                     self._drop(action)
         return None
 
-    def _register(self, sock: Socket, queue: _SessionQueue, spawn: _Spawn) -> None:
+    def _register(self, sock: Socket, queue: SessionQueue, spawn: Spawn) -> None:
         self._sockets[sock.id] = sock
         self.protocol.socket_opened(sock.id, time.monotonic())
         spawn(sock.pump(queue.put))
 
-    async def _open(self, url: str) -> _Opened:
+    async def _open(self, url: str) -> Opened:
         self._next_socket_id += 1
-        attempt = asyncio.ensure_future(
-            open_socket(
-                self._next_socket_id, url, self.options.max_frame_bytes, self.options.open_timeout_s
-            )
+        return await open_or_error(
+            self._next_socket_id, url, self.options.max_frame_bytes, self.options.open_timeout_s
         )
-        try:
-            sock = await asyncio.shield(attempt)
-        except asyncio.CancelledError:
-            # Stopped mid-handshake: a socket that opens anyway must still be closed, or Twitch
-            # keeps a session nobody reads (and a test server waits for it forever).
-            attempt.add_done_callback(_close_abandoned)
-            raise
-        except Exception as error:  # OSError, TimeoutError, InvalidHandshake, InvalidURI...
-            return _Opened(None, f"{type(error).__name__}: {error}")
-        return _Opened(sock)
 
-    async def _open_successor(self, url: str, queue: _SessionQueue) -> None:
+    async def _open_successor(self, url: str, queue: SessionQueue) -> None:
         await queue.put(await self._open(url))
 
-    async def _watchdog(self, queue: _SessionQueue) -> None:
+    async def _watchdog(self, queue: SessionQueue) -> None:
         """Wake the loop when the protocol's deadline passes (it decides what that means)."""
         while True:
             deadline = self.protocol.deadline()
             wait = 0.5 if deadline is None else max(0.05, deadline - time.monotonic())
             await asyncio.sleep(wait)
             if self.protocol.check(time.monotonic()):
-                await queue.put(_WatchdogFired())
+                await queue.put(WatchdogFired())
                 await asyncio.sleep(0.5)  # the loop acts on it; do not flood the queue
 
-    async def _subscribe(self, session_id: str, queue: _SessionQueue) -> None:
+    async def _subscribe(self, session_id: str, queue: SessionQueue) -> None:
         user_id = self._tokens.user_id
         wanted = self.wanted(user_id) if user_id else []
         scopes = self._tokens.scopes or []
@@ -403,7 +349,7 @@ class Gateway:
         )
         if enabled == 0:
             # Holding the socket would only end in 4003; leave and wait for a fix instead.
-            await queue.put(_NothingSubscribed())
+            await queue.put(NothingSubscribed())
             return
         self._subscribed = True  # a healthy session: the reconnect back-off resets
         await self._set_state("connected", "subscribed", session_id=session_id)
@@ -472,17 +418,3 @@ class Gateway:
             await self._publisher.publish(name, data, origin="gateway")
         except BusUnavailable as error:
             logger.warning("Could not emit %s (%s)", name, error)
-
-
-def _close_abandoned(attempt: asyncio.Future[Socket]) -> None:
-    if attempt.cancelled() or attempt.exception() is not None:
-        return
-    # The loop is running (this is a done callback); the close is bounded by close_timeout.
-    closing = asyncio.ensure_future(attempt.result().close(1000, "gateway stopped"))
-    _ABANDONED.add(closing)
-    closing.add_done_callback(_ABANDONED.discard)
-
-
-#: Closes of sockets that finished opening after their session was cancelled (kept referenced
-#: until done so they are not garbage-collected mid-close).
-_ABANDONED: set[asyncio.Future[None]] = set()

@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from simulator import control, eventsub_ws, helix, oauth_routes
-from simulator.errors import ControlError, HelixError, OAuthError, SimulatorError
+from simulator.errors import ControlError, HelixError, OAuthRefusal, SimulatorError
 from simulator.state import SimulatorState
 from simulator.ws_protocol import TwitchWebSocketProtocol
 
@@ -35,8 +35,8 @@ def create_app(state: SimulatorState) -> FastAPI:
     async def on_helix_error(request: Request, error: HelixError) -> Response:
         return helix.helix_error_response(request, error)
 
-    @app.exception_handler(OAuthError)
-    async def on_oauth_error(request: Request, error: OAuthError) -> Response:
+    @app.exception_handler(OAuthRefusal)
+    async def on_oauth_error(request: Request, error: OAuthRefusal) -> Response:
         return JSONResponse(error.body(), status_code=error.status)
 
     @app.exception_handler(ControlError)

@@ -3,7 +3,7 @@
 StreamCoreError (core.errors)
  +-- SimulatorError           root of everything the simulator raises on purpose
       +-- HelixError          a Helix call fails: {"error", "status", "message"} body
-      +-- OAuthError          an /oauth2 call fails: {"status", "message"} body
+      +-- OAuthRefusal          an /oauth2 call fails: {"status", "message"} body
       +-- ControlError        a control API call is malformed or names nothing known
       +-- SimulatorUnreachable  the CLI found no simulator at the URL it was given
 """
@@ -38,7 +38,7 @@ class HelixError(_StatusError):
         return {"error": self.reason, "status": self.status, "message": self.message}
 
 
-class OAuthError(_StatusError):
+class OAuthRefusal(_StatusError):
     """An OAuth request is refused; Twitch's id service answers {"status", "message"}."""
 
     def body(self) -> dict[str, object]:

@@ -1,6 +1,6 @@
 """The simulated id.twitch.tv: clients, codes, access and refresh tokens, device codes.
 
-Pure state and rules, no I/O. Every refusal raises OAuthError with the status and message
+Pure state and rules, no I/O. Every refusal raises OAuthRefusal with the status and message
 Twitch answers with. Refresh tokens are single-use and rotate; an expired or revoked access
 token is invalid everywhere.
 
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from simulator.config import SimulatorConfig
-from simulator.errors import OAuthError
+from simulator.errors import OAuthRefusal
 
 _TOKEN_ALPHABET = string.ascii_lowercase + string.digits
 _SCOPE_PATTERN = re.compile(r"^(openid|[a-z_]+(:[a-z_]+)+)$")
@@ -40,7 +40,7 @@ def fingerprint(value: str) -> str:
 
 
 @dataclass(frozen=True)
-class Client:
+class RegisteredApp:
     """A registered application. Public clients have no secret."""
 
     client_id: str
@@ -119,7 +119,7 @@ def parse_scopes(raw: str | None) -> tuple[str, ...]:
     scopes = tuple(dict.fromkeys((raw or "").split()))
     bad = [s for s in scopes if not _SCOPE_PATTERN.match(s)]
     if bad:
-        raise OAuthError(400, f"invalid scope requested: {bad[0]!r}")
+        raise OAuthRefusal(400, f"invalid scope requested: {bad[0]!r}")
     return scopes
 
 
@@ -135,8 +135,8 @@ class OAuthRegistry:
         self.config = config
         self.login_of = login_of
         self.clock = clock
-        self.clients: dict[str, Client] = {
-            config.client_id: Client(
+        self.clients: dict[str, RegisteredApp] = {
+            config.client_id: RegisteredApp(
                 config.client_id, config.client_secret, tuple(config.redirect_uris)
             )
         }
@@ -147,19 +147,19 @@ class OAuthRegistry:
 
     # -- clients ---------------------------------------------------------------------------
 
-    def client(self, client_id: str | None) -> Client:
+    def client(self, client_id: str | None) -> RegisteredApp:
         client = self.clients.get(client_id or "")
         if client is None:
-            raise OAuthError(400, "invalid client")
+            raise OAuthRefusal(400, "invalid client")
         return client
 
-    def _check_secret(self, client: Client, secret: str | None) -> None:
+    def _check_secret(self, client: RegisteredApp, secret: str | None) -> None:
         if client.client_secret is None:
             return
         if not secret:
-            raise OAuthError(400, "missing client secret")
+            raise OAuthRefusal(400, "missing client secret")
         if not secrets.compare_digest(secret, client.client_secret):
-            raise OAuthError(403, "invalid client secret")
+            raise OAuthRefusal(403, "invalid client secret")
 
     # -- issuing ---------------------------------------------------------------------------
 
@@ -187,7 +187,7 @@ class OAuthRegistry:
     def issue_app_token(self, client_id: str, client_secret: str | None) -> dict[str, Any]:
         client = self.client(client_id)
         if client.client_secret is None:
-            raise OAuthError(400, "public clients cannot use client_credentials")
+            raise OAuthRefusal(400, "public clients cannot use client_credentials")
         self._check_secret(client, client_secret)
         lifetime = self.config.app_token_lifetime_s
         access = AccessToken(_random_token(30), client_id, None, (), self.clock() + lifetime)
@@ -198,13 +198,13 @@ class OAuthRegistry:
 
     def check_authorize_request(
         self, client_id: str | None, redirect_uri: str | None, response_type: str | None
-    ) -> Client:
+    ) -> RegisteredApp:
         """Errors Twitch shows on its own page instead of redirecting back."""
         client = self.client(client_id)
         if not redirect_uri or redirect_uri not in client.redirect_uris:
-            raise OAuthError(400, "Parameter redirect_uri does not match registered URI")
+            raise OAuthRefusal(400, "Parameter redirect_uri does not match registered URI")
         if response_type != "code":
-            raise OAuthError(400, "unsupported response_type; the simulator supports 'code'")
+            raise OAuthRefusal(400, "unsupported response_type; the simulator supports 'code'")
         return client
 
     def create_auth_code(
@@ -229,9 +229,9 @@ class OAuthRegistry:
         # Single use: the code is gone whether or not the exchange succeeds.
         grant = self.auth_codes.pop(code, None)
         if grant is None or grant.client_id != client_id or self.clock() >= grant.expires_at:
-            raise OAuthError(400, "Invalid authorization code")
+            raise OAuthRefusal(400, "Invalid authorization code")
         if redirect_uri != grant.redirect_uri:
-            raise OAuthError(400, "Parameter redirect_uri does not match registered URI")
+            raise OAuthRefusal(400, "Parameter redirect_uri does not match registered URI")
         return self.issue_user_token(client_id, grant.user_id, grant.scopes)
 
     # -- refresh ---------------------------------------------------------------------------
@@ -243,7 +243,7 @@ class OAuthRegistry:
         self._check_secret(client, client_secret)
         grant = self.refresh_tokens.get(refresh_token)
         if grant is None or not grant.usable or grant.client_id != client_id:
-            raise OAuthError(400, "Invalid refresh token")
+            raise OAuthRefusal(400, "Invalid refresh token")
         grant.usable = False  # single use: the response carries its replacement
         return self.issue_user_token(client_id, grant.user_id, grant.scopes)
 
@@ -276,7 +276,7 @@ class OAuthRegistry:
             matches = device.user_code == user_code.upper() and device.status == "pending"
             if matches and self.clock() < device.expires_at:
                 return device
-        raise OAuthError(404, f"no pending device code with user code {user_code!r}")
+        raise OAuthRefusal(404, f"no pending device code with user code {user_code!r}")
 
     def decide_device(self, user_code: str, user_id: str | None) -> None:
         """Approve as `user_id`, or deny when it is None."""
@@ -294,22 +294,22 @@ class OAuthRegistry:
         now = self.clock()
         if device is None or device.client_id != client_id or now >= device.expires_at:
             self.device_codes.pop(device_code, None)
-            raise OAuthError(400, "invalid device code")
+            raise OAuthRefusal(400, "invalid device code")
         too_soon = device.last_poll is not None and now - device.last_poll < device.interval
         device.last_poll = now
         if too_soon:
             device.interval += self.config.device_slow_down_step_s
-            raise OAuthError(400, "slow_down")
+            raise OAuthRefusal(400, "slow_down")
         device.polls += 1
         threshold = self.config.device_auto_approve_after_polls
         if device.status == "pending" and threshold is not None and device.polls >= threshold:
             device.status = "denied" if auto_approve_as is None else "approved"
             device.user_id = auto_approve_as
         if device.status == "pending":
-            raise OAuthError(400, "authorization_pending")
+            raise OAuthRefusal(400, "authorization_pending")
         del self.device_codes[device_code]  # one-time use
         if device.status == "denied" or device.user_id is None:
-            raise OAuthError(400, "access_denied")
+            raise OAuthRefusal(400, "access_denied")
         return self.issue_user_token(client_id, device.user_id, device.scopes)
 
     # -- using tokens ----------------------------------------------------------------------
@@ -324,7 +324,7 @@ class OAuthRegistry:
         """The /oauth2/validate body; app tokens have no login or user_id."""
         token = self.valid_token(value)
         if token is None:
-            raise OAuthError(401, "invalid access token")
+            raise OAuthRefusal(401, "invalid access token")
         body: dict[str, Any] = {"client_id": token.client_id, "scopes": list(token.scopes)}
         if token.user_id is not None:
             body["login"] = self.login_of(token.user_id)
@@ -335,16 +335,16 @@ class OAuthRegistry:
     def revoke(self, client_id: str | None, value: str | None) -> None:
         """/oauth2/revoke: 404 for an unknown client, 400 for an unknown token."""
         if client_id not in self.clients:
-            raise OAuthError(404, "client does not exist")
+            raise OAuthRefusal(404, "client does not exist")
         token = self.access_tokens.get(value or "")
         if token is None or token.client_id != client_id or token.status == "revoked":
-            raise OAuthError(400, "Invalid token")
+            raise OAuthRefusal(400, "Invalid token")
         token.status = "revoked"
 
     def find(self, value: str) -> AccessToken:
         token = self.access_tokens.get(value)
         if token is None:
-            raise OAuthError(404, "no such access token")
+            raise OAuthRefusal(404, "no such access token")
         return token
 
     def tokens_of_user(self, user_id: str) -> list[AccessToken]:

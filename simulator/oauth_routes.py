@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl, urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from simulator.errors import OAuthError
+from simulator.errors import OAuthRefusal
 from simulator.oauth import DEVICE_GRANT, parse_scopes
 from simulator.state import SimulatorState
 
@@ -86,7 +86,7 @@ async def token(request: Request) -> Response:
         auto_user = None if state.authorize_deny else state.role_user(state.authorize_as).id
         body = state.oauth.poll_device(client_id, form.get("device_code", ""), auto_user)
     else:
-        raise OAuthError(400, "unsupported grant_type")
+        raise OAuthRefusal(400, "unsupported grant_type")
     return JSONResponse(body)
 
 
@@ -104,7 +104,7 @@ async def device(request: Request) -> Response:
 async def validate(request: Request) -> Response:
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() not in ("oauth", "bearer"):
-        raise OAuthError(401, "missing authorization token")
+        raise OAuthRefusal(401, "missing authorization token")
     return JSONResponse(_state(request).oauth.validate(value.strip()))
 
 

@@ -21,7 +21,7 @@ from simulator.events import SUPPORTED_TYPES, apply_field_strings, generate_even
 from simulator.oauth import OAuthRegistry
 from simulator.ratelimit import RateLimiter
 from simulator.sessions import CLOSE_CODES, DISCONNECTED_STATUS, Session
-from simulator.subscriptions import REVOCATION_STATUSES, Subscription, SubscriptionRegistry
+from simulator.subscriptions import REVOCATION_STATUSES, EventSubSubscription, SubscriptionRegistry
 from simulator.users import OTHER_CHANNELS, SimUser, default_role_users
 
 logger = logging.getLogger("streamcore.simulator")
@@ -195,7 +195,9 @@ class SimulatorState:
 
     # -- delivery --------------------------------------------------------------------------
 
-    def deliver(self, sub: Subscription, event: dict[str, Any], age_s: float = 0.0) -> str | None:
+    def deliver(
+        self, sub: EventSubSubscription, event: dict[str, Any], age_s: float = 0.0
+    ) -> str | None:
         """Send one notification for `sub`; the message id, or None if nothing was sent."""
         session = self.sessions.get(sub.session_id)
         if session is None:

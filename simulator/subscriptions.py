@@ -48,7 +48,7 @@ REVOCATION_STATUSES = (
 
 
 @dataclass
-class Subscription:
+class EventSubSubscription:
     """A WebSocket subscription, owned by the (client, user) pair whose token created it."""
 
     type: str
@@ -118,25 +118,25 @@ class SubscriptionRegistry:
         moderates: Callable[[str, str], bool],
         has_authorized: Callable[[str, str], bool],
     ) -> None:
-        self.by_id: dict[str, Subscription] = {}
+        self.by_id: dict[str, EventSubSubscription] = {}
         self._user_exists = user_exists
         self._moderates = moderates
         self._has_authorized = has_authorized
 
     # -- queries ---------------------------------------------------------------------------
 
-    def owned_by(self, client_id: str, user_id: str) -> list[Subscription]:
+    def owned_by(self, client_id: str, user_id: str) -> list[EventSubSubscription]:
         return [s for s in self.by_id.values() if s.client_id == client_id and s.user_id == user_id]
 
-    def on_session(self, session_id: str) -> list[Subscription]:
+    def on_session(self, session_id: str) -> list[EventSubSubscription]:
         return [s for s in self.by_id.values() if s.session_id == session_id]
 
-    def enabled_on(self, session_id: str) -> list[Subscription]:
+    def enabled_on(self, session_id: str) -> list[EventSubSubscription]:
         return [s for s in self.on_session(session_id) if s.enabled]
 
     def matching(
         self, sub_type: str, version: str, condition: Mapping[str, str] | None = None
-    ) -> list[Subscription]:
+    ) -> list[EventSubSubscription]:
         """Enabled subscriptions of this type and version whose condition has these values."""
         return [
             s
@@ -148,7 +148,7 @@ class SubscriptionRegistry:
         ]
 
     @staticmethod
-    def totals(subs: Iterable[Subscription]) -> dict[str, int]:
+    def totals(subs: Iterable[EventSubSubscription]) -> dict[str, int]:
         subs = list(subs)
         return {
             "total": len(subs),
@@ -220,7 +220,7 @@ class SubscriptionRegistry:
 
     def create(
         self, token: AccessToken, body: Any, session_lookup: Callable[[str], Session | None]
-    ) -> Subscription:
+    ) -> EventSubSubscription:
         """Validate a Create EventSub Subscription body and store the subscription."""
         if not isinstance(body, dict):
             raise HelixError(400, "the body must be a JSON object")
@@ -278,7 +278,7 @@ class SubscriptionRegistry:
                 f"{MAX_CONNECTIONS} connections with enabled subscriptions",
             )
 
-        subscription = Subscription(
+        subscription = EventSubSubscription(
             rules.name, rules.version, condition, session.id, session.connected_at,
             token.client_id, token.user_id, cost,
         )  # fmt: skip
@@ -293,7 +293,7 @@ class SubscriptionRegistry:
             raise HelixError(404, f"subscription {sub_id} not found")
         del self.by_id[sub_id]
 
-    def disable_session(self, session_id: str, status: str) -> list[Subscription]:
+    def disable_session(self, session_id: str, status: str) -> list[EventSubSubscription]:
         """The session dropped: its enabled subscriptions take `status` and stay listed."""
         now = rfc3339_nano()
         dropped = self.enabled_on(session_id)
@@ -301,14 +301,14 @@ class SubscriptionRegistry:
             sub.status, sub.disconnected_at = status, now
         return dropped
 
-    def move(self, old_session_id: str, new_session: Session) -> list[Subscription]:
+    def move(self, old_session_id: str, new_session: Session) -> list[EventSubSubscription]:
         """A reconnect: the enabled subscriptions follow the client to its new session."""
         moved = self.enabled_on(old_session_id)
         for sub in moved:
             sub.session_id, sub.connected_at = new_session.id, new_session.connected_at
         return moved
 
-    def revoke(self, sub_id: str, status: str) -> Subscription:
+    def revoke(self, sub_id: str, status: str) -> EventSubSubscription:
         sub = self.by_id.get(sub_id)
         if sub is None:
             raise KeyError(sub_id)

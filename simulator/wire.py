@@ -10,9 +10,6 @@ import time
 import uuid
 from typing import Any
 
-#: A notification older than this is a replay (EventSub overview, "Guarding against replay").
-REPLAY_WINDOW_S = 600
-
 
 def rfc3339_nano(epoch_ns: int | None = None) -> str:
     """A UTC timestamp with nanoseconds, e.g. `2023-07-19T14:56:51.634234626Z`."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -116,11 +116,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     try:
         _refuse_open_control_surface(settings)
-        async with AsyncExitStack() as stack:
-            environ = worker_environment(os.environ, Path(".env"))
-            services = await stack.enter_async_context(
-                open_services(settings, worker_environ=environ)
-            )
+        # The workers' own WORKER_* settings, read once, here at the edge.
+        environ = worker_environment(os.environ, Path(".env"))
+        async with open_services(settings, worker_environ=environ) as services:
             app.state.services = services
             if settings.streamcore_autostart:
                 try:
@@ -142,7 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = StreamCoreApp(title="StreamCore", version=VERSION, lifespan=lifespan)
     app.state.settings = settings
     app.add_middleware(OneLineStartupErrors)
-    # -- routers: each part mounts its own APIRouter here.
+    # -- routes: every router lives in app/routes/ and reaches the parts through app/deps.py.
     app.include_router(events_router)
     app.mount("/static", StaticFiles(directory=_ROOT / "static"), name="static")
     app.mount("/overlays", StaticFiles(directory=_ROOT / "overlays", html=True), name="overlays")

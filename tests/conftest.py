@@ -1,9 +1,19 @@
-"""Shared fixtures: real Redis and PostgreSQL, each test isolated and cleaned up.
+"""Shared fixtures: real Redis and PostgreSQL, headless Chromium, and the fast/slow split.
 
 Redis tests use database REDIS_TEST_DB (default 15) on 127.0.0.1:6379, flushed before and
 after each test. PostgreSQL tests get a fresh schema in database `test`, dropped afterwards.
-When a service is unreachable the test skips locally and fails when CI is set, so a green CI
-always means the real services were exercised.
+Browser tests drive the Chromium at CHROMIUM_PATH (default /usr/bin/chromium). When a service
+or the browser is missing the test skips locally and fails when CI is set, so a green CI always
+means the real services and the real browser were exercised.
+
+Markers are set centrally (`pytest_collection_modifyitems` below): a test that uses a service
+fixture (SLOW_FIXTURES) or the real-service variant of a backend contract (SLOW_PARAMS) is
+`slow`, one that uses `browser` is also `browser`. Modules that start servers or subprocesses
+without such a fixture say `pytestmark = pytest.mark.slow` themselves. `pytest -m "not slow"`
+runs the pure and in-process layer; plain `pytest` runs everything.
+
+Waiting for something is always `tests.polling.eventually`; raw WebSocket frames are read with
+`tests.rawws.RawClient`.
 """
 
 from __future__ import annotations
@@ -14,10 +24,12 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
+from typing import NoReturn
 
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
+from playwright.async_api import Browser, async_playwright
 
 from bus import Bus
 from bus.memory import MemoryBus
@@ -29,14 +41,67 @@ from db_infrastructure.sqlite import SQLiteStore
 REDIS_TEST_DB = int(os.environ.get("REDIS_TEST_DB", "15"))
 REDIS_TEST_URL = f"redis://127.0.0.1:6379/{REDIS_TEST_DB}"
 POSTGRES_TEST_DSN = os.environ.get("POSTGRES_TEST_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+CHROMIUM_PATH = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+#: Fixtures that reach real Redis or PostgreSQL, serve on a port, start a subprocess or drive
+#: the browser: a test using any of them (directly or through another fixture) is `slow`.
+SLOW_FIXTURES = frozenset(
+    {
+        "redis_url",  # real Redis (tests/conftest.py)
+        "postgres_dsn_and_schema",  # real PostgreSQL (tests/conftest.py)
+        "redis_server",  # a private redis-server subprocess (tests/redis_server.py)
+        "simulator",  # the Twitch simulator on a port (tests/conftest.py)
+        "sim",  # the same, with test timers (tests/gateway, tests/tokens)
+        "device_sim",  # the same, for the device flow (tests/tokens/test_device_flow.py)
+        "streamcore",  # StreamCore under uvicorn (tests/events, tests/dashboard)
+        "embedded_streamcore",  # the same on the in-process bus (tests/dashboard)
+        "demo",  # StreamCore and the simulator in demo mode (tests/dashboard)
+        "demo_command",  # `streamcore demo` as a subprocess (tests/dashboard)
+        "deployment",  # simulator, Redis and PostgreSQL together (tests/system)
+        "served",  # `streamcore run` subprocesses (tests/foundation/test_cli_run.py)
+        "chromium_path",  # headless Chromium (the `browser` fixture below)
+    }
+)
+#: Backend contracts run once per backend: these parameter values are the real services.
+#: The in-process variants (memory bus, SQLite store) stay in the fast layer.
+SLOW_PARAMS = {"bus": "redis", "store": "postgresql"}
 
 
-def unavailable(service: str, error: BaseException) -> None:
-    """Fail under CI, skip locally, always naming the service and the reason."""
-    message = f"{service} is unreachable ({error}); start it (see .ci/run)"
-    if os.environ.get("CI"):
-        pytest.fail(message)
+def in_ci() -> bool:
+    return bool(os.environ.get("CI"))
+
+
+def unavailable(
+    service: str, error: BaseException | str, fix: str = "start it (see .ci/run)"
+) -> NoReturn:
+    """Fail under CI, skip locally, always naming the service, the reason and the fix."""
+    message = f"{service} is unavailable ({error}); {fix}"
+    if in_ci():
+        pytest.fail(message, pytrace=False)
     pytest.skip(message)
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by these markers
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark `slow` and `browser` tests by the fixtures and backend parameters they use."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        params = callspec.params if callspec is not None else {}
+        if "browser" in fixtures:
+            item.add_marker(pytest.mark.browser)
+        if fixtures & SLOW_FIXTURES or any(
+            name in params and params[name] == value for name, value in SLOW_PARAMS.items()
+        ):
+            item.add_marker(pytest.mark.slow)
 
 
 def free_port() -> int:
@@ -124,6 +189,31 @@ async def simulator() -> AsyncIterator[object]:
 
     async with run_simulator() as sim:
         yield sim
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """The Chromium executable the browser tests drive (never downloaded by Playwright)."""
+    if not (os.path.isfile(CHROMIUM_PATH) and os.access(CHROMIUM_PATH, os.X_OK)):
+        unavailable(
+            f"Chromium at {CHROMIUM_PATH}",
+            "not installed",
+            "install it (apt-get install chromium, see .ci/run) or set CHROMIUM_PATH",
+        )
+    return CHROMIUM_PATH
+
+
+@pytest.fixture
+async def browser(chromium_path: str) -> AsyncIterator[Browser]:
+    """Headless Chromium for one test, closed afterwards."""
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path=chromium_path, args=CHROMIUM_ARGS
+        )
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
 
 
 # A private, restartable redis-server per test (tests/redis_server.py).

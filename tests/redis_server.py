@@ -3,14 +3,16 @@ streams survive), and the `redis_server` fixture that runs one per test."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import free_port
+from tests.polling import eventually
 
 
 class RedisServer:
@@ -25,8 +27,27 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> None:
-        self.process = subprocess.Popen(
+    async def start(self) -> None:
+        """Start redis-server and return once it answers PING."""
+        process = self.process = self._launch()
+
+        async def answers_ping() -> bool:
+            if process.poll() is not None:
+                raise RuntimeError(f"redis-server exited with {process.returncode}")
+            probe = await asyncio.create_subprocess_exec(
+                *("redis-cli", "-p", str(self.port), "ping"),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            )
+            output, _ = await probe.communicate()
+            return output.strip() == b"PONG"
+
+        await eventually(
+            answers_ping, what=f"redis-server answering PING on port {self.port}", interval_s=0.05
+        )
+
+    def _launch(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
             [
                 "redis-server",
                 "--port",
@@ -45,14 +66,6 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        for _ in range(100):
-            probe = subprocess.run(
-                ["redis-cli", "-p", str(self.port), "ping"], capture_output=True, text=True
-            )
-            if probe.stdout.strip() == "PONG":
-                return
-            subprocess.run(["sleep", "0.05"])
-        raise RuntimeError("redis-server did not start")
 
     def kill(self) -> None:
         assert self.process is not None
@@ -61,11 +74,11 @@ class RedisServer:
 
 
 @pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+async def redis_server(tmp_path: Path) -> AsyncIterator[RedisServer]:
     if shutil.which("redis-server") is None:
         pytest.fail("redis-server is not installed")
     server = RedisServer(tmp_path)
-    server.start()
+    await server.start()
     try:
         yield server
     finally:

@@ -1,4 +1,6 @@
-"""Fixtures for the dashboard tests: the app in-process (HTTP), and headless Chromium."""
+"""Fixtures for the dashboard tests: the app in-process (HTTP) and served by uvicorn.
+
+Headless Chromium (the `browser` fixture) is shared by every browser test: tests/conftest.py."""
 
 from __future__ import annotations
 
@@ -10,7 +12,6 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from playwright.async_api import Browser, async_playwright
 
 from app.factory import create_app
 from core.settings import load_settings
@@ -25,14 +26,6 @@ REMOTE = "http://198.51.100.2"
 #: pub/sub ignores the database number, so on a shared Redis the feed would also show events
 #: that other test runs publish (REDIS_TEST_DB isolates streams and keys, not channels).
 EMBEDDED_BUS = ""
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @asynccontextmanager
@@ -49,16 +42,6 @@ def client_for(app: FastAPI, remote: bool = False) -> httpx.AsyncClient:
         transport = httpx.ASGITransport(app=app, client=REMOTE_CLIENT)
         return httpx.AsyncClient(transport=transport, base_url=REMOTE)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=LOCAL)
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-        )
-        yield chromium
-        await chromium.close()
 
 
 @pytest.fixture

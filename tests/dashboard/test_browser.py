@@ -5,10 +5,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests.dashboard.conftest import ADMIN_TOKEN, EMBEDDED_BUS
-from tests.events.conftest import Server, run_streamcore, wait_for
+from tests.events.conftest import Server, run_streamcore
+from tests.polling import eventually
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 #: Generous: a busy 2-core machine runs these next to other test suites.
 WAIT_MS = 15_000
@@ -125,6 +129,6 @@ async def test_feed_asks_for_a_key_when_the_server_requires_one(
         await page.get_by_label("The live feed needs a client key").fill(key)
         await page.get_by_role("button", name="Connect").click()
         await expect(page.locator("#feed-state")).to_have_text("live", timeout=WAIT_MS)
-        await wait_for(lambda: server.connected() == 1)
+        await eventually(lambda: server.connected() == 1, what="1 client connected")
         await server.publisher.publish("alert.raid", {"user": {"name": "Ada"}, "viewers": 3})
         await expect(page.locator("#feed li").first).to_contain_text("Ada is raiding!")

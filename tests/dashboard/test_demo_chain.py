@@ -20,6 +20,8 @@ from tests.conftest import free_port
 from tests.dashboard.conftest import EMBEDDED_BUS
 from tests.events.conftest import Server, run_streamcore
 
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
 WAIT_MS = 20_000
 
 

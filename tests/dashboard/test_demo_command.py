@@ -17,6 +17,8 @@ from playwright.async_api import Browser, expect
 
 from tests.conftest import free_port
 
+pytestmark = pytest.mark.slow  # `streamcore demo` runs as a subprocess
+
 REPO = Path(__file__).resolve().parents[2]
 WAIT_MS = 20_000
 
@@ -89,6 +91,7 @@ def test_demo_prints_the_urls_and_runs_authorized(
     assert ": running (bus memory, store sqlite)" in printed.stdout
 
 
+@pytest.mark.browser
 async def test_trigger_follow_click_shows_the_alert_in_the_overlay(
     demo_command: tuple[int, subprocess.Popen[str]], browser: Browser
 ) -> None:

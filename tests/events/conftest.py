@@ -20,6 +20,7 @@ from app.services import Services
 from core.settings import load_settings
 from events.publisher import EventPublisher
 from tests.conftest import free_port
+from tests.polling import eventually
 
 
 @dataclass
@@ -51,16 +52,6 @@ class Server:
         return broadcaster.connected_clients()
 
 
-async def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:  # noqa: ASYNC109
-    """Poll `condition` until true; fail after `timeout` seconds (never a fixed sleep)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met within timeout")
-        await asyncio.sleep(0.02)
-
-
 async def receive_json(ws: ClientConnection, timeout: float = 10.0) -> dict[str, Any]:  # noqa: ASYNC109
     value: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), timeout))
     return value
@@ -78,7 +69,7 @@ async def run_streamcore(
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:
-        await wait_for(lambda: server.started or task.done(), 20)
+        await eventually(lambda: server.started or task.done(), within_s=20, what="uvicorn started")
         if task.done():
             task.result()
         handle = Server(app, port)

@@ -3,7 +3,6 @@ through the portable `websocket.send_text` path."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import redis
@@ -13,9 +12,13 @@ from app.factory import create_app
 from core.constants import EVENTS_LOG_STREAM
 from core.settings import load_settings
 from events.keys import ClientKeys
+from tests.polling import eventually
 
 
-def test_replay_and_live_delivery_work_without_uvicorn(tmp_path: Path, redis_url: str) -> None:
+async def test_replay_and_live_delivery_work_without_uvicorn(
+    tmp_path: Path, redis_url: str
+) -> None:
+    # TestClient serves the app on its own thread and event loop; this test's loop only polls.
     app = create_app(load_settings(redis_url=redis_url, streamcore_data_dir=str(tmp_path)))
     publisher = redis.Redis.from_url(redis_url)
     try:
@@ -23,12 +26,17 @@ def test_replay_and_live_delivery_work_without_uvicorn(tmp_path: Path, redis_url
         with TestClient(app) as client:
             assert client.portal is not None
             key, _ = client.portal.call(ClientKeys(app.state.services.store).create, "test")
-            deadline = time.monotonic() + 10
+
             # A raw publish is wrapped and retained by the broadcaster once it is subscribed.
-            while publisher.xlen(EVENTS_LOG_STREAM) == 0:
-                assert time.monotonic() < deadline, "the broadcaster never wrapped the event"
+            def wrapped_and_retained() -> bool:
+                if publisher.xlen(EVENTS_LOG_STREAM) > 0:
+                    return True
                 publisher.publish("events:first", '{"n": 1}')
-                time.sleep(0.05)
+                return False
+
+            await eventually(
+                wrapped_and_retained, what="the broadcaster wrapping the event", interval_s=0.05
+            )
             with client.websocket_connect(
                 f"/ws/events?since=0&events=first,second&key={key}"
             ) as ws:

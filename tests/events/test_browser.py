@@ -2,42 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from bus.redis import RedisBus
 from events.publisher import EventPublisher
 from tests.conftest import free_port
-from tests.events.conftest import Server, run_streamcore, wait_for
+from tests.events.conftest import Server, run_streamcore
+from tests.polling import eventually
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+# The `browser` fixture (headless Chromium) lives in tests/conftest.py.
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
 USER = {"id": "1", "login": "ada", "name": "Ada"}
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-        )
-        yield chromium
-        await chromium.close()
 
 
 async def open_overlay(browser: Browser, server: Server, path: str) -> Page:
     page = await browser.new_page()
     await page.goto(server.http_url + path)
-    await wait_for(lambda: server.connected() >= 1)
+    await eventually(lambda: server.connected() >= 1, what="the overlay connected")
     return page
 
 
@@ -108,7 +93,7 @@ async def test_page_resumes_when_the_server_closes_its_socket(
     await streamcore.publisher.publish("alert.follow", {"user": USER, "followed_at": "now"})
     await expect(page.locator("#feed li")).to_have_count(1, timeout=10_000)
     broadcaster.close_all(1012, "restarting")
-    await wait_for(lambda: streamcore.connected() == 0)
+    await eventually(lambda: streamcore.connected() == 0, what="every client disconnected")
     await streamcore.publisher.publish("alert.sub", {"user": USER, "tier": "1000"})
     await expect(page.locator("#feed li")).to_have_count(2, timeout=20_000)
     await expect(page.locator("#feed li").first).to_contain_text("Ada subscribed!")

@@ -6,7 +6,8 @@ import asyncio
 import json
 
 from tests.conftest import REDIS_TEST_DB
-from tests.events.conftest import Connect, Server, receive_json, wait_for
+from tests.events.conftest import Connect, Server, receive_json
+from tests.polling import eventually
 
 
 async def test_published_event_reaches_every_client_as_the_envelope(
@@ -14,7 +15,7 @@ async def test_published_event_reaches_every_client_as_the_envelope(
 ) -> None:
     first = await ws_connect(streamcore.ws_url())
     second = await ws_connect(streamcore.ws_url())
-    await wait_for(lambda: streamcore.connected() == 2)
+    await eventually(lambda: streamcore.connected() == 2, what="2 clients connected")
     event_id = await streamcore.publisher.publish("alert.follow", {"user": "ada"})
     for ws in (first, second):
         frame = await receive_json(ws)
@@ -28,7 +29,7 @@ async def test_raw_publish_from_redis_cli_is_wrapped_in_an_envelope(
     streamcore: Server, ws_connect: Connect
 ) -> None:
     ws = await ws_connect(streamcore.ws_url())
-    await wait_for(lambda: streamcore.connected() == 1)
+    await eventually(lambda: streamcore.connected() == 1, what="1 client connected")
     for payload in ('{"x":1}', "plain text"):
         redis_cli = await asyncio.create_subprocess_exec(
             *("redis-cli", "-n", str(REDIS_TEST_DB), "PUBLISH", "events:foo", payload),
@@ -52,7 +53,7 @@ async def test_filters_deliver_only_matching_events(
     words = await ws_connect(streamcore.ws_url("events=follow,chat"))
     alerts = await ws_connect(streamcore.ws_url("events=alert.*"))
     everything = await ws_connect(streamcore.ws_url())
-    await wait_for(lambda: streamcore.connected() == 3)
+    await eventually(lambda: streamcore.connected() == 3, what="3 clients connected")
     names = ["alert.follow", "chat.message", "alert.sub", "stream.online", "alert.resub"]
     for name in names:
         await streamcore.publisher.publish(name, {})

@@ -6,8 +6,12 @@ import asyncio
 import json
 from pathlib import Path
 
-from tests.events.conftest import Connect, receive_json, run_streamcore, wait_for
-from tests.events.rawws import RawClient, close_code
+from tests.events.conftest import Connect, receive_json, run_streamcore
+from tests.polling import eventually
+from tests.rawws import RawClient, close_code
+
+#: A tiny receive window, so an unread socket backs up into the server quickly.
+SMALL_WINDOW = 4096
 
 
 async def test_slow_client_is_disconnected_with_4008_while_others_receive_everything(
@@ -18,9 +22,9 @@ async def test_slow_client_is_disconnected_with_4008_while_others_receive_everyt
     ) as server:
         broadcaster = server.services.broadcaster
         assert broadcaster is not None
-        slow = await RawClient.connect(server.port, "/ws/events")
+        slow = await RawClient.connect(server.port, "/ws/events", SMALL_WINDOW)
         reader = await ws_connect(server.ws_url(), max_size=2**20)
-        await wait_for(lambda: server.connected() == 2)
+        await eventually(lambda: server.connected() == 2, what="2 clients connected")
         payload = "x" * 32_768
         received: list[int] = []
 
@@ -34,10 +38,10 @@ async def test_slow_client_is_disconnected_with_4008_while_others_receive_everyt
             assert sent < 2_000, "the slow client was never disconnected"
             await server.publisher.publish("chat.message", {"n": sent, "text": payload})
             sent += 1
-        await wait_for(lambda: len(received) == sent)
+        await eventually(lambda: len(received) == sent, what=f"all {sent} events read")
         consumer.cancel()
         assert received == list(range(sent))
-        await wait_for(lambda: server.connected() == 1)
+        await eventually(lambda: server.connected() == 1, what="1 client connected")
         # Once the slow client reads again, it finds the close frame behind the backlog.
         frames = await slow.read_frames_until_close()
         code = close_code(frames)
@@ -51,10 +55,10 @@ async def test_client_that_never_answers_pings_is_reaped(
     async with run_streamcore(
         tmp_path, redis_url, ws_ping_interval_s=0.2, ws_ping_timeout_s=0.3
     ) as server:
-        dead = await RawClient.connect(server.port, "/ws/events")
+        dead = await RawClient.connect(server.port, "/ws/events", SMALL_WINDOW)
         healthy = await ws_connect(server.ws_url())  # answers pings by itself
-        await wait_for(lambda: server.connected() == 2)
-        await wait_for(lambda: server.connected() == 1)
+        await eventually(lambda: server.connected() == 2, what="2 clients connected")
+        await eventually(lambda: server.connected() == 1, what="1 client connected")
         await server.publisher.publish("alert.raid", {"viewers": 3})
         assert (await receive_json(healthy))["event"] == "alert.raid"
         dead.close()
@@ -66,7 +70,7 @@ async def test_oversized_inbound_frame_closes_that_client_only(
     async with run_streamcore(tmp_path, redis_url, ws_inbound_max_bytes=1024) as server:
         bad = await ws_connect(server.ws_url())
         good = await ws_connect(server.ws_url())
-        await wait_for(lambda: server.connected() == 2)
+        await eventually(lambda: server.connected() == 2, what="2 clients connected")
         await bad.send(json.dumps({"op": "ping", "pad": "x" * 2000}))
         await asyncio.wait_for(bad.wait_closed(), 10)
         assert bad.close_code == 1008 and "too big" in (bad.close_reason or "")
@@ -81,7 +85,7 @@ async def test_flooding_or_garbage_inbound_closes_that_client_with_1008(
         flooder = await ws_connect(server.ws_url())
         garbage = await ws_connect(server.ws_url())
         pinger = await ws_connect(server.ws_url())
-        await wait_for(lambda: server.connected() == 3)
+        await eventually(lambda: server.connected() == 3, what="3 clients connected")
         for _ in range(50):
             await flooder.send('{"op": "ping"}')
         await garbage.send("not json at all")

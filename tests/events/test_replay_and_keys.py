@@ -10,7 +10,8 @@ import httpx
 from app.access import ADMIN_COOKIE
 from core.constants import EVENTS_LOG_STREAM
 from events.keys import ClientKeys
-from tests.events.conftest import Connect, Server, receive_json, run_streamcore, wait_for
+from tests.events.conftest import Connect, Server, receive_json, run_streamcore
+from tests.polling import eventually
 
 
 async def test_since_replays_events_after_the_id_then_goes_live_without_gap_or_duplicate(
@@ -74,7 +75,7 @@ async def test_scoped_key_gets_only_its_events_and_revoked_key_is_refused(
         keys = ClientKeys(server.services.store)
         key, _ = await keys.create("obs", "follow,chat")
         ws = await ws_connect(server.ws_url(f"key={key}"))
-        await wait_for(lambda: server.connected() == 1)
+        await eventually(lambda: server.connected() == 1, what="1 client connected")
         for name in ("alert.sub", "alert.follow", "stream.online", "chat.message"):
             await server.publisher.publish(name, {})
         assert (await receive_json(ws))["event"] == "alert.follow"
@@ -109,7 +110,7 @@ async def test_logged_in_dashboard_gets_the_feed_without_a_key_from_its_own_orig
         own = f"http://127.0.0.1:{server.port}"
         cookie = {"Cookie": f"{ADMIN_COOKIE}={ADMIN}"}
         dashboard = await ws_connect(server.ws_url(), origin=own, additional_headers=cookie)
-        await wait_for(lambda: server.connected() == 1)
+        await eventually(lambda: server.connected() == 1, what="1 client connected")
         await server.publisher.publish("alert.follow", {"user": "ada"})
         assert (await receive_json(dashboard))["event"] == "alert.follow"
         foreign = await ws_connect(

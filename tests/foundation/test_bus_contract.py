@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from bus import Bus, Message, Subscription
+from tests.polling import eventually
 
 
 async def next_message(subscription: Subscription, within: float = 5.0) -> Message:
@@ -37,10 +38,7 @@ async def test_subscription_queue_is_bounded_and_drops_oldest(bus: Bus) -> None:
         for index in range(6):
             await bus.publish("events:n", str(index))
         # Let the Redis listener task catch up with what it was sent.
-        for _ in range(100):
-            if subscription.dropped >= 3:
-                break
-            await asyncio.sleep(0.02)
+        await eventually(lambda: subscription.dropped >= 3, what="the 3 oldest messages dropped")
         received = [(await next_message(subscription)).data for _ in range(3)]
     assert subscription.dropped == 3
     assert received == ["3", "4", "5"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +12,9 @@ import httpx
 import pytest
 
 from tests.conftest import free_port
+from tests.polling import eventually
+
+pytestmark = pytest.mark.slow  # `streamcore run` as a subprocess
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -44,16 +46,23 @@ def served() -> Iterator[list[subprocess.Popen[str]]]:
             process.wait(10)
 
 
-def wait_for_health(port: int, process: subprocess.Popen[str]) -> dict[str, object]:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+async def wait_for_health(port: int, process: subprocess.Popen[str]) -> dict[str, object]:
+    """The health answer, once the server answers; fails at once if the process exited."""
+
+    async def health() -> dict[str, object]:
         if process.poll() is not None:
             raise AssertionError(f"streamcore exited early:\n{process.stdout.read()}")  # type: ignore[union-attr]
-        try:
-            return httpx.get(f"http://127.0.0.1:{port}/", timeout=1).json()
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise AssertionError("streamcore did not answer within 30 s")
+        async with httpx.AsyncClient(timeout=1) as client:
+            answer: dict[str, object] = (await client.get(f"http://127.0.0.1:{port}/")).json()
+            return answer
+
+    return await eventually(
+        health,
+        within_s=30,
+        ignoring=(httpx.HTTPError,),
+        what=f"streamcore answering on port {port}",
+        interval_s=0.1,  # leave the starting process the CPU
+    )
 
 
 def stop_and_read(process: subprocess.Popen[str]) -> str:
@@ -62,13 +71,13 @@ def stop_and_read(process: subprocess.Popen[str]) -> str:
     return output
 
 
-def test_fresh_checkout_serves_health_on_embedded_backends(
+async def test_fresh_checkout_serves_health_on_embedded_backends(
     tmp_path: Path, served: list[subprocess.Popen[str]]
 ) -> None:
     port = free_port()
     process = streamcore(["run", "--port", str(port)], tmp_path, {})
     served.append(process)
-    assert wait_for_health(port, process) == {"status": "StreamCore Online", "running": False}
+    assert await wait_for_health(port, process) == {"status": "StreamCore Online", "running": False}
     output = stop_and_read(process)
     assert "Bus: in-process" in output
     assert "Store: SQLite" in output
@@ -91,7 +100,7 @@ async def test_redis_and_postgres_settings_select_those_backends(
     env = {"REDIS_URL": redis_url, "DATABASE_URL": f"{dsn}?search_path={schema}"}
     process = streamcore(["run", "--port", str(port)], tmp_path, env)
     served.append(process)
-    assert wait_for_health(port, process)["status"] == "StreamCore Online"
+    assert (await wait_for_health(port, process))["status"] == "StreamCore Online"
     output = stop_and_read(process)
     assert "Bus: Redis" in output
     assert "Store: PostgreSQL" in output

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TypeVar
 
 import httpx
 import pytest
@@ -14,9 +13,11 @@ from app.factory import create_app
 from bus.errors import BusUnavailable
 from bus.redis import RedisBus
 from core.settings import Settings
+from tests.polling import eventually
 from tests.redis_server import RedisServer
 
-T = TypeVar("T")
+#: Redis restarts in a moment, but the bus reconnects with backoff: be generous.
+BACK_S = 30.0
 
 
 @pytest.fixture
@@ -27,18 +28,6 @@ async def restartable_bus(redis_server: RedisServer) -> AsyncIterator[RedisBus]:
         yield bus
     finally:
         await bus.close()
-
-
-async def eventually(action: Callable[[], Awaitable[T]], within: float = 15.0) -> T:
-    """Retry `action` while Redis comes back; return its first result."""
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        try:
-            return await action()
-        except BusUnavailable:
-            if asyncio.get_running_loop().time() > deadline:
-                raise
-            await asyncio.sleep(0.1)
 
 
 async def test_subscription_and_group_deliver_again_after_restart(
@@ -79,30 +68,37 @@ async def test_subscription_and_group_deliver_again_after_restart(
             redis_server.kill()
             with pytest.raises(BusUnavailable):
                 await bus.publish("events:during", "x")
-            redis_server.start()
+            await redis_server.start()
 
             # Entries appended before the restart survived (append-only file).
-            survived = await eventually(lambda: bus.read_range("eventsub:channel.follow"))
+            survived = await eventually(
+                lambda: bus.read_range("eventsub:channel.follow"),
+                within_s=BACK_S,
+                ignoring=(BusUnavailable,),
+                what="the stream readable again",
+            )
             assert [e.id for e in survived][: len(before)] == before
 
-            await eventually(lambda: bus.append("eventsub:channel.follow", {"n": "after"}, 1000))
+            await eventually(
+                lambda: bus.append("eventsub:channel.follow", {"n": "after"}, 1000),
+                within_s=BACK_S,
+                ignoring=(BusUnavailable,),
+                what="an append accepted again",
+            )
 
             async def published_and_received() -> str:
                 await bus.publish("events:after", "2")
                 return (await asyncio.wait_for(subscription.get(), 1)).channel
 
-            channel = None
-            for _ in range(100):  # the listener re-subscribes with backoff
-                try:
-                    channel = await eventually(published_and_received)
-                    break
-                except TimeoutError:
-                    continue
+            # The listener re-subscribes with backoff: until it has, a publish reaches nobody.
+            channel = await eventually(
+                published_and_received,
+                within_s=BACK_S,
+                ignoring=(BusUnavailable, TimeoutError),
+                what="the pattern subscription delivering again",
+            )
             assert channel == "events:after"
-            for _ in range(100):
-                if "after" in handled:
-                    break
-                await asyncio.sleep(0.1)
+            await eventually(lambda: "after" in handled, what="the consumer group delivering again")
             assert sorted(set(handled)) == sorted({"0", "1", "2", "3", "4", "after"})
         finally:
             consumer.cancel()

@@ -7,21 +7,20 @@ the simulator through its control API and read `eventsub:*` like a worker would.
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from bus import Bus
 from core.constants import EVENTS_LOG_STREAM, EVENTSUB_STREAM
 from db_infrastructure.sqlite import SQLiteStore
 from events.publisher import EventPublisher
 from gateway.service import Gateway, GatewayOptions
+from tests.polling import eventually
 from tests.tokens.conftest import make_manager, seed_token, settings_for
 from tokens.helix import HelixClient
 from tokens.manager import TokenManager
@@ -57,22 +56,6 @@ def fast_options(**overrides: Any) -> GatewayOptions:
     }
     values.update(overrides)
     return GatewayOptions(**values)
-
-
-async def wait_until(
-    condition: Callable[[], bool | Awaitable[bool]], within_s: float = 10.0, what: str = ""
-) -> None:
-    """Poll until true; fail after `within_s` (generous: the machine may be busy)."""
-    deadline = time.monotonic() + within_s
-    while True:
-        result = condition()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what or 'condition'}")
-        await asyncio.sleep(0.02)
 
 
 async def control(sim: Any, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -123,7 +106,7 @@ class GatewayRun:
                 and self.gateway.subscriptions.enabled_count() >= count
             )
 
-        await wait_until(ready, within_s, f"{count} subscriptions enabled")
+        await eventually(ready, within_s=within_s, what=f"{count} subscriptions enabled")
         return self.session_id
 
     async def trigger(self, sub_type: str, count: int = 1, **options: Any) -> list[str]:
@@ -134,7 +117,7 @@ class GatewayRun:
         async def enough() -> bool:
             return len(await stream_message_ids(self.bus, sub_type)) >= count
 
-        await wait_until(enough, within_s, f"{count} entries in eventsub:{sub_type}")
+        await eventually(enough, within_s=within_s, what=f"{count} entries in eventsub:{sub_type}")
         return await stream_message_ids(self.bus, sub_type)
 
 

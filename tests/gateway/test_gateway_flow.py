@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from bus.redis import RedisBus
-from tests.gateway.harness import control, emitted, fast_options, running_gateway, wait_until
+from tests.gateway.harness import control, emitted, fast_options, running_gateway
+from tests.polling import eventually
 
 
 async def test_events_reach_the_stream_once_in_order(
@@ -42,12 +43,12 @@ async def test_reconnect_with_overlap_delivers_each_message_once(
         # Sent on the old socket during the overlap: the simulator re-sends these on the new
         # socket after its welcome, with the same message ids (the duplicate window).
         during = await run.trigger("channel.follow", count=3)
-        await wait_until(lambda: run.gateway.protocol.session_id not in (None, old), what="move")
+        await eventually(lambda: run.gateway.protocol.session_id not in (None, old), what="move")
         new = run.session_id
         after = await run.trigger("channel.follow", count=3)
         seen = await run.wait_stream("channel.follow", 9)
         assert seen == before + during + after
-        await wait_until(lambda: not sim.state.sessions[old].is_open, what="old socket closed")
+        await eventually(lambda: not sim.state.sessions[old].is_open, what="old socket closed")
         assert sim.state.sessions[old].close_code != 4004
         assert len(sim.state.subscriptions.enabled_on(new)) == 2
         assert run.gateway.deduplicated["channel.follow"] == 3
@@ -63,7 +64,7 @@ async def test_close_code_reconnects_to_base_url_and_resubscribes(
         before = await run.trigger("channel.follow", count=2)
         await run.wait_stream("channel.follow", 2)
         await control(sim, f"sessions/{old}/close", {"code": code})
-        await wait_until(lambda: run.gateway.reconnects[f"close_{code}"] == 1, what="reconnect")
+        await eventually(lambda: run.gateway.reconnects[f"close_{code}"] == 1, what="reconnect")
         new = await run.wait_subscribed(2)
         assert new != old
         after = await run.trigger("channel.follow", count=2)
@@ -80,7 +81,7 @@ async def test_a_quiet_socket_is_replaced_and_resubscribed(
         old = await run.wait_subscribed(2)
         body = {"paused": True} if control_path == "keepalives" else {"silent": True}
         await control(sim, f"sessions/{old}/{control_path}", body)
-        await wait_until(lambda: run.gateway.reconnects["keepalive_timeout"] >= 1, what="watchdog")
+        await eventually(lambda: run.gateway.reconnects["keepalive_timeout"] >= 1, what="watchdog")
         new = await run.wait_subscribed(2)
         assert new != old
         sent = await run.trigger("channel.cheer", count=3)
@@ -94,7 +95,7 @@ async def test_network_loss_reconnects(sim: Any, redis_bus: RedisBus, tmp_path: 
         await run.wait_subscribed(2)
         for sock in list(run.gateway._sockets.values()):
             sock._connection.transport.abort()  # the TCP connection drops, no close frame
-        await wait_until(lambda: run.gateway.reconnects["network"] == 1, what="reconnect")
+        await eventually(lambda: run.gateway.reconnects["network"] == 1, what="reconnect")
         await run.wait_subscribed(2)
         sent = await run.trigger("channel.follow")
         assert await run.wait_stream("channel.follow", 1) == sent
@@ -124,7 +125,7 @@ async def test_revocation_marks_the_subscription_and_emits(
         async def revoked_event() -> bool:
             return bool(await emitted(redis_bus, "system.subscription.revoked"))
 
-        await wait_until(revoked_event, what="system.subscription.revoked")
+        await eventually(revoked_event, what="system.subscription.revoked")
         [event] = await emitted(redis_bus, "system.subscription.revoked")
         assert event["type"] == "channel.follow" and event["status"] == status
         follow = next(
@@ -148,7 +149,7 @@ async def test_duplicate_message_id_is_appended_once(
         await control(sim, "duplicate", {})
         marker = await run.trigger("channel.follow")
         assert await run.wait_stream("channel.follow", 3) == sent + marker
-        await wait_until(lambda: run.gateway.deduplicated["channel.follow"] == 2, what="dedupe")
+        await eventually(lambda: run.gateway.deduplicated["channel.follow"] == 2, what="dedupe")
 
 
 async def test_stale_message_is_dropped(sim: Any, redis_bus: RedisBus, tmp_path: Path) -> None:
@@ -167,7 +168,7 @@ async def test_oversized_frame_costs_one_reconnect_not_the_gateway(
     async with running_gateway(sim, redis_bus, tmp_path, options=options) as run:
         await run.wait_subscribed(2)
         await run.trigger("channel.cheer", event={"message": "Cheer1 " + "x" * 10_000})
-        await wait_until(lambda: run.gateway.reconnects["network"] == 1, what="reconnect")
+        await eventually(lambda: run.gateway.reconnects["network"] == 1, what="reconnect")
         await run.wait_subscribed(2)
         sent = await run.trigger("channel.cheer")
         assert await run.wait_stream("channel.cheer", 1) == sent

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from bus.redis import RedisBus
-from tests.gateway.harness import running_gateway, stream_message_ids, wait_until
+from tests.gateway.harness import running_gateway, stream_message_ids
+from tests.polling import eventually
 from tests.redis_server import RedisServer
 
 
@@ -30,8 +31,8 @@ async def test_redis_restart_while_events_flow_loses_and_doubles_nothing(
         await run.wait_stream("channel.follow", 5)
         redis_server.kill()
         during = await run.trigger("channel.follow", count=5)
-        await wait_until(lambda: run.gateway.handoff.bus_retries > 0, what="append retried")
-        redis_server.start()
+        await eventually(lambda: run.gateway.handoff.bus_retries > 0, what="append retried")
+        await redis_server.start()
         after = await run.trigger("channel.follow", count=5)
 
         async def all_there() -> bool:
@@ -40,5 +41,5 @@ async def test_redis_restart_while_events_flow_loses_and_doubles_nothing(
             except Exception:
                 return False
 
-        await wait_until(all_there, within_s=20, what="every event appended")
+        await eventually(all_there, within_s=20, what="every event appended")
         assert await stream_message_ids(private_bus, "channel.follow") == before + during + after

@@ -13,7 +13,8 @@ from websockets.asyncio.client import connect
 from bus.redis import RedisBus
 from simulator.catalogue import lookup
 from simulator.events import SUPPORTED_TYPES
-from tests.gateway.harness import fast_options, running_gateway, wait_until
+from tests.gateway.harness import fast_options, running_gateway
+from tests.polling import eventually
 from tests.tokens.conftest import seed_token
 
 
@@ -78,7 +79,7 @@ async def test_orphans_of_earlier_sessions_are_deleted_at_start(
                 mine = sim.state.subscriptions.owned_by(sim.client_id, me)
                 return {s.session_id for s in mine} == {session} and len(mine) == 2
 
-            await wait_until(only_ours, what="orphans deleted")
+            await eventually(only_ours, what="orphans deleted")
     finally:
         await live.close()
 
@@ -130,7 +131,7 @@ async def test_no_socket_is_held_when_nothing_can_be_subscribed(
     sim: Any, redis_bus: RedisBus, tmp_path: Path
 ) -> None:
     async with running_gateway(sim, redis_bus, tmp_path, scopes=[]) as run:
-        await wait_until(
+        await eventually(
             lambda: run.gateway.reason is not None and "permanently" in run.gateway.reason,
             what="gateway waiting for a fix",
         )

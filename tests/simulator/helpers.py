@@ -1,6 +1,7 @@
 """Plain `websockets` + `httpx` clients for the simulator tests (no StreamCore code).
 
-Everything waits on conditions with generous timeouts; nothing uses a fixed sleep as proof.
+Everything waits on conditions with generous timeouts (polling with `tests.polling.eventually`);
+nothing uses a fixed sleep as proof.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -99,22 +100,6 @@ async def subscribe(
 def follow_condition(sim: Any) -> dict[str, str]:
     broadcaster = sim.users["broadcaster"].id
     return {"broadcaster_user_id": broadcaster, "moderator_user_id": broadcaster}
-
-
-async def wait_until(
-    check: Callable[[], Awaitable[bool]] | Callable[[], bool], within: float = WAIT_S
-) -> None:
-    """Poll `check` until it is true; fail after `timeout` seconds."""
-    deadline = time.monotonic() + within
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {within} s")
-        await asyncio.sleep(0.05)
 
 
 @asynccontextmanager

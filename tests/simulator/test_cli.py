@@ -14,6 +14,8 @@ from simulator.testing import run_simulator
 from tests.conftest import free_port
 from tests.simulator.helpers import WAIT_S, eventsub, helix, subscribe
 
+pytestmark = pytest.mark.slow  # subprocesses and the simulator on a port
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

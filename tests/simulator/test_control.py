@@ -9,6 +9,7 @@ import pytest
 
 from simulator.subscriptions import REVOCATION_STATUSES
 from simulator.testing import run_simulator
+from tests.polling import eventually
 from tests.simulator.helpers import (
     control,
     eventsub,
@@ -16,8 +17,9 @@ from tests.simulator.helpers import (
     oauth,
     subscribe,
     subscribed_follow,
-    wait_until,
 )
+
+pytestmark = pytest.mark.slow  # the simulator serves on a port
 
 
 async def test_trigger_applies_overrides_and_uses_the_subscription_condition(simulator):
@@ -90,7 +92,10 @@ async def test_close_with_a_code_reaches_the_client_and_disables_subscriptions(
             await ctl.post(f"/sessions/{session_id}/close", json={"code": code})
         ).status_code == 200
         assert await client.closed_with() == code
-        await wait_until(lambda: simulator.state.sessions[session_id].status == "closed")
+        await eventually(
+            lambda: simulator.state.sessions[session_id].status == "closed",
+            what="the session closed",
+        )
         assert (await api.get("/eventsub/subscriptions")).json()["data"][0]["status"] == status
 
 
@@ -228,6 +233,9 @@ async def test_device_approval_through_control():
 async def test_list_subscriptions_shows_statuses(simulator):
     async with subscribed_follow(simulator) as (client, session_id, _), control(simulator) as ctl:
         await client.connection.close()
-        await wait_until(lambda: simulator.state.sessions[session_id].status == "closed")
+        await eventually(
+            lambda: simulator.state.sessions[session_id].status == "closed",
+            what="the session closed",
+        )
         subs = (await ctl.get("/subscriptions")).json()["data"]
     assert [s["status"] for s in subs] == ["websocket_disconnected"]

@@ -171,7 +171,7 @@ VERSIONS = {
 
 
 @pytest.mark.parametrize("sub_type", sorted(EXPECTED))
-def test_generated_event_carries_the_section_5_fields(sub_type):
+def test_generated_event_carries_the_fields_twitch_documents(sub_type):
     assert SUPPORTED_TYPES[sub_type] == VERSIONS.get(sub_type, "1")
     for _ in range(10):  # values are random; every draw must have every field
         event = generate_event(sub_type)
@@ -179,7 +179,7 @@ def test_generated_event_carries_the_section_5_fields(sub_type):
         assert not missing, f"{sub_type} lacks {sorted(missing)}"
 
 
-def test_nested_shapes_match_the_reference():
+def test_nested_shapes_match_twitchs_documented_shapes():
     resub = generate_event(
         "channel.subscription.message", overrides={"message": {"text": "hi Kappa"}}
     )

@@ -5,16 +5,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import itertools
-import os
+import json
 import re
-import struct
 from datetime import datetime
 
 import pytest
-import websockets
 from websockets.exceptions import InvalidStatus
 
 from simulator.testing import run_simulator
+from tests.polling import eventually
+from tests.rawws import PING, TEXT, RawClient, close_code
 from tests.simulator.helpers import (
     WAIT_S,
     control,
@@ -22,8 +22,9 @@ from tests.simulator.helpers import (
     helix,
     subscribe,
     subscribed_follow,
-    wait_until,
 )
+
+pytestmark = pytest.mark.slow  # the simulator serves on a port
 
 RFC3339_NANO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$")
 
@@ -83,7 +84,10 @@ async def test_inbound_data_frame_closes_4001_and_disables_subscriptions(simulat
     async with subscribed_follow(simulator) as (client, session_id, api):
         await client.connection.send("hello?")
         assert await client.closed_with() == 4001
-        await wait_until(lambda: simulator.state.sessions[session_id].status == "closed")
+        await eventually(
+            lambda: simulator.state.sessions[session_id].status == "closed",
+            what="the session closed",
+        )
         data = (await api.get("/eventsub/subscriptions")).json()["data"]
     assert data[0]["status"] == "websocket_received_inbound_traffic"
     assert "disconnected_at" in data[0]["transport"]
@@ -115,7 +119,10 @@ async def test_subscribing_in_time_keeps_the_connection_open():
 async def test_client_disconnect_disables_subscriptions_and_get_keeps_listing_them(simulator):
     async with subscribed_follow(simulator) as (client, session_id, api):
         await client.connection.close()
-        await wait_until(lambda: simulator.state.sessions[session_id].status == "closed")
+        await eventually(
+            lambda: simulator.state.sessions[session_id].status == "closed",
+            what="the session closed",
+        )
         data = (await api.get("/eventsub/subscriptions")).json()["data"]
         assert [s["status"] for s in data] == ["websocket_disconnected"]
         assert data[0]["transport"]["disconnected_at"]
@@ -127,7 +134,9 @@ async def test_subscribing_to_a_closed_session_is_refused(simulator):
     token = (await simulator.issue_token())["access_token"]
     async with eventsub(simulator.ws_url) as client:
         session_id = await client.welcome()
-    await wait_until(lambda: simulator.state.sessions[session_id].status == "closed")
+    await eventually(
+        lambda: simulator.state.sessions[session_id].status == "closed", what="the session closed"
+    )
     async with helix(simulator, token) as api:
         response = await subscribe(
             api,
@@ -141,52 +150,24 @@ async def test_subscribing_to_a_closed_session_is_refused(simulator):
 # -- ping/pong: a raw client that never answers Ping ---------------------------------------
 
 
-async def _raw_websocket(host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    reader, writer = await asyncio.open_connection(host, port)
-    key = base64.b64encode(os.urandom(16)).decode()
-    writer.write(
-        (
-            f"GET /ws HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        ).encode()
-    )
-    await writer.drain()
-    status = await reader.readuntil(b"\r\n\r\n")
-    assert status.startswith(b"HTTP/1.1 101")
-    return reader, writer
-
-
-async def _read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
-    head = await reader.readexactly(2)
-    opcode, length = head[0] & 0x0F, head[1] & 0x7F
-    if length == 126:
-        length = struct.unpack("!H", await reader.readexactly(2))[0]
-    elif length == 127:
-        length = struct.unpack("!Q", await reader.readexactly(8))[0]
-    return opcode, await reader.readexactly(length)
-
-
 async def test_client_that_ignores_pings_is_closed_4002_and_subscriptions_disabled():
     async with run_simulator(ping_interval_s=0.2, ping_timeout_s=0.5) as sim:
-        reader, writer = await _raw_websocket(sim.host, sim.port)
-        opcode, payload = await _read_frame(reader)
-        assert opcode == 0x1  # the welcome, as text
-        session_id = websockets.frames.Frame(websockets.frames.Opcode.TEXT, payload).data
-        session_id = __import__("json").loads(session_id)["payload"]["session"]["id"]
+        raw = await RawClient.connect(sim.port, "/ws", host=sim.host)
+        opcode, payload = await raw.read_frame(WAIT_S)
+        assert opcode == TEXT  # the welcome, as text
+        session_id = json.loads(payload)["payload"]["session"]["id"]
         token = (await sim.issue_token())["access_token"]
         async with helix(sim, token) as api:
             condition = {"broadcaster_user_id": sim.users["broadcaster"].id}
             assert (await subscribe(api, session_id, "stream.online", condition)).status_code == 202
-            seen_ping, close_code = False, None
-            async with asyncio.timeout(WAIT_S):
-                while close_code is None:
-                    opcode, payload = await _read_frame(reader)
-                    seen_ping |= opcode == 0x9
-                    if opcode == 0x8:
-                        close_code = struct.unpack("!H", payload[:2])[0]
-            writer.close()
-            assert seen_ping and close_code == 4002
-            await wait_until(lambda: sim.state.sessions[session_id].status == "closed")
+            frames = await raw.read_frames_until_close(WAIT_S)
+            raw.close()
+            seen_ping = any(opcode == PING for opcode, _ in frames)
+            closed = close_code(frames)
+            assert seen_ping and closed is not None and closed[0] == 4002
+            await eventually(
+                lambda: sim.state.sessions[session_id].status == "closed", what="the session closed"
+            )
             data = (await api.get("/eventsub/subscriptions")).json()["data"]
         assert data[0]["status"] == "websocket_failed_ping_pong"
 

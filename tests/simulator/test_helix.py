@@ -9,6 +9,8 @@ import pytest
 from simulator.testing import run_simulator
 from tests.simulator.helpers import eventsub, follow_condition, helix, oauth, subscribe
 
+pytestmark = pytest.mark.slow  # the simulator serves on a port
+
 
 async def _app_token(sim) -> str:
     async with oauth(sim) as client:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from simulator.testing import run_simulator
-from tests.simulator.helpers import control, eventsub, subscribed_follow, wait_until
+from tests.polling import eventually
+from tests.simulator.helpers import control, eventsub, subscribed_follow
+
+pytestmark = pytest.mark.slow  # the simulator serves on a port
 
 
 async def test_reconnect_overlaps_and_moves_subscriptions_to_the_new_socket():
@@ -53,7 +58,9 @@ async def test_ignored_reconnect_closes_the_old_socket_4004_and_fails_its_subscr
         await ctl.post(f"/sessions/{old_id}/reconnect")
         message = await old.next_of("session_reconnect")
         assert await old.closed_with() == 4004
-        await wait_until(lambda: sim.state.sessions[old_id].status == "closed")
+        await eventually(
+            lambda: sim.state.sessions[old_id].status == "closed", what="the session closed"
+        )
         data = (await api.get("/eventsub/subscriptions")).json()["data"]
         assert data[0]["status"] == "websocket_failed_to_reconnect"
         # The URL expired with the grace time: connecting now is an invalid reconnect.

@@ -4,47 +4,33 @@ websockets answers Pings on its own and hides them)."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
-import os
-import struct
 from typing import Any
 
 import httpx
+import pytest
 
 from simulator.testing import run_simulator
+from tests.rawws import PING, TEXT, RawClient
 
-PING_OPCODE = 0x9
-TEXT_OPCODE = 0x1
+pytestmark = pytest.mark.slow  # the simulator serves on a port
 
 
 async def pings_seen(sim: Any, seconds: float, silence: bool) -> int:
-    port = int(sim.http_url.rsplit(":", 1)[1])
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    key = base64.b64encode(os.urandom(16)).decode()
-    writer.write(
-        f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
-    )
-    await reader.readuntil(b"\r\n\r\n")
+    """How many Pings one session sends in `seconds` (silenced right after its welcome)."""
+    raw = await RawClient.connect(sim.port, "/ws", host=sim.host)
     pings, welcomed = 0, False
     loop = asyncio.get_running_loop()
     end = loop.time() + seconds
     try:
         while loop.time() < end:
             try:
-                head = await asyncio.wait_for(reader.readexactly(2), end - loop.time())
+                opcode, data = await raw.read_frame(timeout=end - loop.time())
             except TimeoutError:
                 break
-            opcode, length = head[0] & 0x0F, head[1] & 0x7F
-            if length == 126:
-                length = struct.unpack("!H", await reader.readexactly(2))[0]
-            elif length == 127:
-                length = struct.unpack("!Q", await reader.readexactly(8))[0]
-            data = await reader.readexactly(length)
-            if opcode == PING_OPCODE:
+            if opcode == PING:
                 pings += 1
-            elif opcode == TEXT_OPCODE and not welcomed:
+            elif opcode == TEXT and not welcomed:
                 welcomed = True
                 session_id = json.loads(data)["payload"]["session"]["id"]
                 if silence:
@@ -54,7 +40,7 @@ async def pings_seen(sim: Any, seconds: float, silence: bool) -> int:
                             json={"silent": True},
                         )
     finally:
-        writer.close()
+        raw.close()
     return pings
 
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
+
 from simulator.testing import run_simulator
 from tests.simulator.helpers import control, eventsub, helix, oauth, subscribe
+
+pytestmark = pytest.mark.slow  # the simulator serves on a port
 
 
 async def test_authorize_exchange_validate_connect_subscribe_follow_reconnect_revocation():

@@ -18,6 +18,7 @@ from core.settings import Settings
 from tests.conftest import free_port
 
 
+@pytest.mark.slow  # starts redis-server as a subprocess, after a pause
 async def test_startup_waits_for_redis_with_progress(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -50,6 +51,7 @@ async def test_startup_waits_for_redis_with_progress(
     assert waiting and "attempt 1" in waiting[0]
 
 
+@pytest.mark.slow  # the simulator serves on a port
 async def test_autostart_starts_the_system_when_the_token_is_valid(tmp_path: Path) -> None:
     from simulator.testing import run_simulator
 

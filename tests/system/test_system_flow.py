@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,8 +18,11 @@ from pydantic import SecretStr
 from app.factory import create_app
 from core.settings import Settings
 from tests.conftest import clean_redis_db, fresh_postgres_schema
+from tests.polling import eventually
 
 CALLBACK = "http://127.0.0.1/tokens/callback"
+#: The whole chain (simulator, gateway, Redis, workers) comes up within this, generously.
+WAIT_S = 15.0
 
 
 @dataclass
@@ -27,14 +30,6 @@ class Deployment:
     app: FastAPI
     api: httpx.AsyncClient
     sim: Any
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], within_s: float = 15.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within_s
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.1)
 
 
 @pytest.fixture
@@ -116,7 +111,7 @@ async def test_start_is_idempotent_and_events_flow_to_the_bus(deployment: Deploy
                 for s in status["subscriptions"]
             )
 
-        await eventually(subscribed)
+        await eventually(subscribed, within_s=WAIT_S, what="channel.follow enabled")
         await deployment.sim.trigger("channel.follow", event={"user_name": "Ada"})
         message = await asyncio.wait_for(alerts.get(), 10)
     envelope = json.loads(message.data)
@@ -133,14 +128,14 @@ async def test_status_reports_every_part(deployment: Deployment) -> None:
         status = (await deployment.api.get("/system/status")).json()
         return status["gateway"]["state"] == "connected"
 
-    await eventually(connected)
+    await eventually(connected, within_s=WAIT_S, what="the gateway connected")
     await deployment.sim.trigger("channel.follow")
 
     async def handled() -> bool:
         status = (await deployment.api.get("/system/status")).json()
         return any(w["handled"] >= 1 for w in status["workers"])
 
-    await eventually(handled)
+    await eventually(handled, within_s=WAIT_S, what="a worker handled the follow")
     status = (await deployment.api.get("/system/status")).json()
     assert status["running"] is True
     assert status["backends"] == {"bus": "redis", "store": "postgresql"}
@@ -172,7 +167,7 @@ async def test_stop_is_graceful_and_closes_the_eventsub_socket(deployment: Deplo
     async def connected() -> bool:
         return any(s["status"] == "connected" for s in await sessions())
 
-    await eventually(connected)
+    await eventually(connected, within_s=WAIT_S, what="an EventSub session connected")
     stopped = await deployment.api.post("/system/stop")
     assert stopped.json() == {"status": "stopped"}
     assert (await deployment.api.get("/")).json()["running"] is False
@@ -180,7 +175,7 @@ async def test_stop_is_graceful_and_closes_the_eventsub_socket(deployment: Deplo
     async def closed() -> bool:
         return not any(s["status"] == "connected" for s in await sessions())
 
-    await eventually(closed)
+    await eventually(closed, within_s=WAIT_S, what="every EventSub session closed")
     again = await deployment.api.post("/system/start")
     assert again.json() == {"status": "started"}
 
@@ -193,14 +188,14 @@ async def test_metrics_count_events_workers_clients_and_latency(deployment: Depl
         status = (await deployment.api.get("/system/status")).json()
         return status["gateway"]["state"] == "connected"
 
-    await eventually(connected)
+    await eventually(connected, within_s=WAIT_S, what="the gateway connected")
     await deployment.sim.trigger("channel.follow", count=2)
 
     async def counted() -> bool:
         text = (await deployment.api.get("/metrics")).text
         return 'streamcore_worker_handled_total{worker="alerts"} 2.0' in text
 
-    await eventually(counted)
+    await eventually(counted, within_s=WAIT_S, what="2 follows counted by the alerts worker")
     response = await deployment.api.get("/metrics")
     assert response.headers["content-type"].startswith("text/plain")
     text = response.text

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -74,22 +74,6 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         self.offset += seconds
-
-
-async def wait_until(
-    condition: Callable[[], bool | Awaitable[bool]], within_s: float = 10.0, what: str = ""
-) -> None:
-    """Poll `condition` until true; fail after `within_s` seconds (generous for slow machines)."""
-    deadline = time.monotonic() + within_s
-    while True:
-        result = condition()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what or 'condition'}")
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import pytest
 from bus.base import Bus
 from core.logging import redact
 from db_infrastructure.base import Store
+from tests.polling import eventually
 from tests.tokens.conftest import (
     RequestLog,
     api_client,
@@ -21,7 +22,6 @@ from tests.tokens.conftest import (
     make_manager,
     settings_for,
     stored_token,
-    wait_until,
 )
 from tokens.constants import STATE_NAMESPACE
 
@@ -185,7 +185,7 @@ async def test_an_expired_state_is_refused(
         record = await store.get(STATE_NAMESPACE, state)
         assert record is not None
         await store.put(STATE_NAMESPACE, state, record, ttl_s=0.05)
-        await wait_until(lambda: _gone(store, state), what="the state to expire")
+        await eventually(lambda: _gone(store, state), what="the state to expire")
         answer = await api.get(f"/tokens/callback?{callback_query}", headers=JSON)
     assert answer.status_code == 400
     assert answer.json()["error"] == "invalid_state"

@@ -15,7 +15,8 @@ from bus.base import Bus
 from cli.commands.auth import authorize_device
 from db_infrastructure.base import Store
 from db_infrastructure.sqlite import SQLiteStore
-from tests.tokens.conftest import api_client, make_manager, settings_for, stored_token, wait_until
+from tests.polling import eventually
+from tests.tokens.conftest import api_client, make_manager, settings_for, stored_token
 from tokens.device import poll_until_authorized
 from tokens.errors import DeviceFlowFailed
 from tokens.model import TokenGrant
@@ -54,7 +55,7 @@ async def test_dashboard_device_flow_polls_in_the_background_and_stores_the_toke
             answer = await api.get(f"/tokens/device/{flow['id']}")
             return bool(answer.json()["status"] == "authorized")
 
-        await wait_until(authorized, what="the device flow to finish")
+        await eventually(authorized, what="the device flow to finish")
         final = (await api.get(f"/tokens/device/{flow['id']}")).json()
         assert (await api.get("/tokens/device/unknown")).status_code == 404
     assert final["login"] == device_sim.users["broadcaster"].login

@@ -16,6 +16,7 @@ from bus.redis import RedisBus
 from core.tasks import TaskSupervisor
 from db_infrastructure.base import Store
 from db_infrastructure.sqlite import SQLiteStore
+from tests.polling import eventually
 from tests.tokens.conftest import (
     Clock,
     ManualSleep,
@@ -26,7 +27,6 @@ from tests.tokens.conftest import (
     seed_token,
     settings_for,
     stored_token,
-    wait_until,
 )
 from tokens.errors import AuthRequired
 from tokens.helix import HelixClient
@@ -177,18 +177,18 @@ async def test_hourly_validation_runs_on_a_controlled_clock_and_revocation_needs
     assert request_log.count("/oauth2/validate") == 1  # at start-up
     async with TaskSupervisor() as tasks:
         tasks.spawn("tokens.validation", manager.run_validation_loop())
-        await wait_until(lambda: len(sleep.requested) == 1, what="the loop to wait an hour")
+        await eventually(lambda: len(sleep.requested) == 1, what="the loop to wait an hour")
         assert sleep.requested == [3600]
 
         sleep.tick()  # an hour passes
-        await wait_until(lambda: request_log.count("/oauth2/validate") == 2, what="validation")
+        await eventually(lambda: request_log.count("/oauth2/validate") == 2, what="validation")
         assert manager.state == "ok"
 
         await control(sim, "tokens/revoke", {"user": "broadcaster"})  # the user disconnects
         with caplog.at_level(logging.WARNING, logger="streamcore.tokens"):
-            await wait_until(lambda: len(sleep.requested) == 2, what="the next wait")
+            await eventually(lambda: len(sleep.requested) == 2, what="the next wait")
             sleep.tick()
-            await wait_until(lambda: manager.state == "auth_required", what="auth_required")
+            await eventually(lambda: manager.state == "auth_required", what="auth_required")
 
         status = manager.status()
         assert status["auth_url"].startswith(f"{sim.auth_url}/authorize?")
@@ -205,9 +205,9 @@ async def test_hourly_validation_runs_on_a_controlled_clock_and_revocation_needs
             assert caught.value.auth_url is not None
         with pytest.raises(AuthRequired):
             await HelixClient(settings_for(sim, tmp_path), manager, http).get_users()
-        await wait_until(lambda: len(sleep.requested) == 3, what="the next wait")
+        await eventually(lambda: len(sleep.requested) == 3, what="the next wait")
         sleep.tick()
-        await wait_until(lambda: len(sleep.requested) == 4, what="another round")
+        await eventually(lambda: len(sleep.requested) == 4, what="another round")
         assert len(request_log) == before
 
 

@@ -8,10 +8,26 @@ from typing import Any
 from bus.errors import BusUnavailable
 from bus.memory import MemoryBus
 from tests.workers.testkit import append_event, captured_events, eventually, running_workers
+from worker_runtime.runtime import WorkerRuntime
 from workers.base import BaseWorker
 
 ONLINE = {"type": "stream.online", "version": "1", "condition": {"broadcaster_user_id": "1"}}
 OFFLINE = {"type": "stream.offline", "version": "1", "condition": {"broadcaster_user_id": "1"}}
+
+
+async def settled(runtime: WorkerRuntime, handled: int, what: str) -> dict[str, Any]:
+    """The worker's status once `handled` entries (or more: the caller asserts the exact
+    numbers) were handled *and acked*, nothing left pending.
+
+    A handler's own side effect (a list it appends to) shows up before the runtime counts and
+    acks the entry, right after `handle` returns; tests that assert on the ack wait for this.
+    """
+
+    async def done() -> dict[str, Any] | None:
+        [status] = await runtime.status()
+        return status if status["handled"] >= handled and status["pending"] == 0 else None
+
+    return await eventually(done, what=what)
 
 
 def recorder(name: str, seen: list[Any], subscriptions: list[dict[str, Any]] = [ONLINE]):  # noqa: B006
@@ -68,9 +84,9 @@ async def test_failing_handler_is_retried_then_dead_lettered_then_replayed(bus, 
     async with running_workers(bus, sqlite_store, [Flaky]) as runtime:
         await append_event(bus, "stream.online", {"n": 1})
         await append_event(bus, "stream.online", {"n": 2})
-        await eventually(lambda: handled == [2], what="event 2 handled after 1 gave up")
+        status = await settled(runtime, 1, what="event 2 handled and acked after 1 gave up")
+        assert handled == [2]
         assert attempts == [1, 1, 1, 2]  # first try + max_retries, then the next event
-        [status] = await runtime.status()
         assert status["failed"] == 3
         assert status["handled"] == 1
         assert status["dead_letters"] == 1
@@ -78,8 +94,8 @@ async def test_failing_handler_is_retried_then_dead_lettered_then_replayed(bus, 
 
         broken["yes"] = False
         assert await runtime.replay("flaky") == 1
-        await eventually(lambda: handled == [2, 1], what="the replayed event")
-        [status] = await runtime.status()
+        status = await settled(runtime, 2, what="the replayed event handled and acked")
+        assert handled == [2, 1]
         assert status["dead_letters"] == 0
         assert await runtime.replay("flaky") == 0  # each dead letter is replayed once
 
@@ -99,19 +115,14 @@ async def test_a_handler_exceeding_its_timeout_counts_as_failed(bus, sqlite_stor
     async with running_workers(bus, sqlite_store, [Sleepy]) as runtime:
         await append_event(bus, "stream.online", {"n": 1})
 
-        statuses: list[dict[str, Any]] = []
+        async def dead_lettered() -> dict[str, Any] | None:
+            [status] = await runtime.status()
+            return status if status["dead_letters"] == 1 else None
 
-        async def dead_lettered() -> bool:
-            statuses[:] = await runtime.status()
-            return statuses[0]["dead_letters"] == 1
-
-        for _ in range(500):
-            if await dead_lettered():
-                break
-            await asyncio.sleep(0.02)
-        assert statuses[0]["dead_letters"] == 1
-        assert statuses[0]["failed"] == 1
-        assert "handle_timeout_s=0.2" in statuses[0]["last_error"]
+        status = await eventually(dead_lettered, what="the timed-out event dead-lettered")
+        assert status["dead_letters"] == 1
+        assert status["failed"] == 1
+        assert "handle_timeout_s=0.2" in status["last_error"]
 
 
 async def test_a_slow_worker_does_not_delay_another_workers_emits(bus, sqlite_store):
@@ -194,8 +205,8 @@ async def test_consumer_loop_survives_a_bus_outage_without_losing_or_repeating(s
         await eventually(lambda: bus.refused >= 3, what="the loop hitting the outage")
         await append_event(bus, "stream.online", {"n": 2})
         bus.down = False
-        await eventually(lambda: seen == [1, 2], what="both events after the outage")
-        [status] = await runtime.status()
+        status = await settled(runtime, 2, what="both events handled and acked after the outage")
+        assert seen == [1, 2]
         assert status["pending"] == 0
         assert status["state"] == "running"
     assert seen == [1, 2]

@@ -1,17 +1,22 @@
-"""Helpers shared by the workers tests (fixtures live in conftest.py)."""
+"""Helpers shared by the workers tests (fixtures live in conftest.py).
+
+`eventually` is the suite's polling helper (tests/polling.py), re-exported here because the
+test `streamcore workers new` writes for a new worker imports it from this module.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 from bus import Bus
 from core.constants import EVENTSUB_STREAM
 from core.tasks import TaskSupervisor
+from tests.polling import eventually
 from worker_runtime.consumer import ConsumerOptions
 from worker_runtime.runtime import WorkerRuntime
 from workers.base import BaseWorker
@@ -21,15 +26,14 @@ FAST = ConsumerOptions(
     block_ms=100, claim_interval_s=0.2, bus_backoff_base_s=0.01, bus_backoff_cap_s=0.05
 )
 
-
-async def eventually(condition: Callable[[], bool], within_s: float = 10.0, what: str = "") -> None:
-    """Poll `condition` until true; fail after `within_s` seconds (generous, never proof)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within_s
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what or condition}")
-        await asyncio.sleep(0.02)
+__all__ = [
+    "FAST",
+    "append_event",
+    "captured_events",
+    "eventually",
+    "running_workers",
+    "wait_running",
+]
 
 
 async def append_event(
@@ -92,7 +96,10 @@ async def wait_running(runtime: WorkerRuntime) -> None:
         states[:] = [runtime._running[n].consumer.stats.state for n in runtime.worker_names]
         return all(state == "running" for state in states)
 
-    await eventually(all_running, what=f"workers running (states {states})")
+    try:
+        await eventually(all_running, what="every worker loop running")
+    except AssertionError as error:
+        raise AssertionError(f"{error}; states {states}") from error
 
 
 @asynccontextmanager

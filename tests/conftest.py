@@ -39,7 +39,8 @@ from db_infrastructure.postgres import PostgresStore
 from db_infrastructure.sqlite import SQLiteStore
 
 REDIS_TEST_DB = int(os.environ.get("REDIS_TEST_DB", "15"))
-REDIS_TEST_URL = f"redis://127.0.0.1:6379/{REDIS_TEST_DB}"
+#: A whole URL overrides the default, e.g. a private redis-server for a parallel run.
+REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", f"redis://127.0.0.1:6379/{REDIS_TEST_DB}")
 POSTGRES_TEST_DSN = os.environ.get("POSTGRES_TEST_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 CHROMIUM_PATH = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -118,7 +119,7 @@ async def clean_redis_db() -> AsyncIterator[str]:
         await client.flushdb()
     except Exception as error:  # any failure to reach Redis
         await client.aclose()
-        unavailable("Redis at 127.0.0.1:6379", error)
+        unavailable(f"Redis at {REDIS_TEST_URL}", error)
     try:
         yield REDIS_TEST_URL
     finally:

@@ -100,7 +100,7 @@ def _log_backends(settings: Settings, bus: Bus, store: Store) -> None:
 async def open_backends(settings: Settings) -> AsyncIterator[tuple[Bus, Store]]:
     """The bus and the store, connected (waiting up to STREAMCORE_STARTUP_WAIT_S for each);
     for commands that only read or write data, and the first step of `open_services`."""
-    bus = create_bus(settings.redis_dsn)
+    bus = create_bus(settings.redis_dsn, settings.redis_max_connections)
     store = create_store(settings)
     async with AsyncExitStack() as stack:
         wait_s = settings.streamcore_startup_wait_s
@@ -139,9 +139,13 @@ async def open_services(
             # The fan-out runs from start-up, independent of /system/start: clients may
             # connect and replay before the system starts.
             broadcaster = Broadcaster(
-                bus, settings.events_retention_count, settings.events_retention_seconds
+                bus,
+                settings.events_retention_count,
+                settings.events_retention_seconds,
+                settings.ws_replay_concurrency,
             )
             tasks.spawn("events.broadcaster", broadcaster.run())
+            tasks.spawn("events.raw", broadcaster.run_raw())
             tasks.spawn("events.retention", broadcaster.trim_retention())
             stack.callback(broadcaster.close_all, CLOSE_RESTART, "server restarting")
         # One HTTP client for every call to Twitch.

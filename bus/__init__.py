@@ -17,7 +17,7 @@ __all__ = [
 ]
 
 
-def create_bus(redis_url: str | None) -> Bus:
+def create_bus(redis_url: str | None, max_connections: int = 100) -> Bus:
     """The Redis bus when a URL is given, otherwise the in-process one.
 
     Each backend is imported only when chosen, so the embedded default never loads redis-py.
@@ -25,7 +25,7 @@ def create_bus(redis_url: str | None) -> Bus:
     if redis_url:
         from bus.redis import RedisBus
 
-        return RedisBus(redis_url)
+        return RedisBus(redis_url, max_connections)
     from bus.memory import MemoryBus
 
     return MemoryBus()

@@ -7,8 +7,12 @@ Two backends implement it, one per file: `bus.memory` (in-process, the embedded 
 - `append` / `read_group` / `ack` / `claim_stale` / `read_range`: Redis Streams. Each consumer
   group sees every entry once; an entry stays pending until acked and can be claimed by another
   consumer once it has been idle long enough (the first consumer crashed).
+- `read_after` / `stream_end`: a plain tail of a stream (XREAD) from a position the reader
+  keeps itself, for readers that must see every entry but need no acks (the fan-out).
 - `set_if_absent`: `SET key value NX EX ttl`, for de-duplication.
 - `append_unique`: set-if-absent and append as one step (exactly-once hand-off of a message).
+- `append_once`: the same, but a repeat answers the id the first append got (stable ids for
+  retried emits).
 """
 
 from __future__ import annotations
@@ -140,6 +144,17 @@ class Bus(ABC):
         """Entries with start <= id <= end (XRANGE); `(id` excludes the bound."""
 
     @abstractmethod
+    async def read_after(
+        self, stream: str, after_id: str, count: int = 100, block_ms: int | None = None
+    ) -> list[StreamEntry]:
+        """Entries with an id greater than `after_id`, oldest first (XREAD). With `block_ms`,
+        wait up to that long for one to arrive; return [] on timeout."""
+
+    @abstractmethod
+    async def stream_end(self, stream: str) -> str:
+        """The id of the newest entry, or "0-0" when the stream is empty or missing."""
+
+    @abstractmethod
     async def group_info(self, stream: str, group: str) -> GroupInfo | None:
         """Pending and lag of a group, or None when the group does not exist."""
 
@@ -162,6 +177,14 @@ class Bus(ABC):
         Atomic means a failure leaves neither the key nor the entry, so the caller can retry
         without losing the message (key set, entry missing) or doubling it (entry appended,
         key missing); a retry after a lost reply answers None because both happened.
+        """
+
+    @abstractmethod
+    async def append_once(
+        self, stream: str, fields: dict[str, str], maxlen: int, key: str, ttl_s: int
+    ) -> tuple[str, bool]:
+        """Append unless `key` exists, as one atomic step: (the new id, True); when `key`
+        exists (a repeat within `ttl_s`), nothing is appended: (the first append's id, False).
         """
 
     async def append_unique_many(

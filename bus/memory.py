@@ -234,6 +234,31 @@ class MemoryBus(Bus):
             for i in range(first, stop)
         ]
 
+    async def read_after(
+        self, stream: str, after_id: str, count: int = 100, block_ms: int | None = None
+    ) -> list[StreamEntry]:
+        deadline = None if block_ms is None else time.monotonic() + block_ms / 1000
+        after = parse_stream_id(after_id)
+        while True:
+            state = self._stream(stream)
+            first = bisect.bisect_right(state.keys, after)
+            if first < len(state.ids) or deadline is None:
+                return [
+                    StreamEntry(stream, state.ids[i], dict(state.by_id[state.ids[i]]))
+                    for i in range(first, min(first + count, len(state.ids)))
+                ]
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return []
+            try:
+                await asyncio.wait_for(state.added.wait(), remaining)
+            except TimeoutError:
+                return []
+
+    async def stream_end(self, stream: str) -> str:
+        state = self._streams.get(stream)
+        return state.ids[-1] if state is not None and state.ids else "0-0"
+
     async def group_info(self, stream: str, group: str) -> GroupInfo | None:
         state = self._streams.get(stream)
         if state is None or group not in state.groups:
@@ -249,10 +274,14 @@ class MemoryBus(Bus):
         current = self._keys.get(key)
         if current is not None and current[1] > now:
             return False
-        if len(self._keys) > 100_000:
-            self._keys = {k: v for k, v in self._keys.items() if v[1] > now}
+        self._prune_keys(now)
         self._keys[key] = (value, now + ttl_s)
         return True
+
+    def _prune_keys(self, now: float) -> None:
+        # Expired keys are dropped in bulk once there are many, as Redis would expire them.
+        if len(self._keys) > 100_000:
+            self._keys = {k: v for k, v in self._keys.items() if v[1] > now}
 
     async def delete_key(self, key: str) -> None:
         self._keys.pop(key, None)
@@ -264,3 +293,16 @@ class MemoryBus(Bus):
         if not await self.set_if_absent(dedupe_key, "1", ttl_s):
             return None
         return await self.append(stream, fields, maxlen)
+
+    async def append_once(
+        self, stream: str, fields: dict[str, str], maxlen: int, key: str, ttl_s: int
+    ) -> tuple[str, bool]:
+        # Nothing below awaits, so no other task runs in between: atomic.
+        now = time.monotonic()
+        current = self._keys.get(key)
+        if current is not None and current[1] > now:
+            return current[0], False
+        self._prune_keys(now)
+        entry_id = await self.append(stream, fields, maxlen)
+        self._keys[key] = (entry_id, now + ttl_s)
+        return entry_id, True

@@ -9,7 +9,6 @@ and the HTTP side keeps serving.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
@@ -24,6 +23,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bus.base import Bus, GroupInfo, Message, StreamEntry, Subscription
 from bus.errors import BusUnavailable
+from bus.redis_scripts import APPEND_ONCE, APPEND_UNIQUE, Script
 from core.backoff import Backoff
 from core.errors import BackendUnavailable
 from core.settings import redact_url
@@ -35,14 +35,9 @@ logger = logging.getLogger("streamcore.bus")
 MAX_BLOCK_MS = 2_000
 _UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 
-#: KEYS: dedupe key, stream; ARGV: ttl, maxlen, field, value, ... (see `append_unique`).
-_APPEND_UNIQUE_LUA = """
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
-  return false
-end
-return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))
-"""
-_APPEND_UNIQUE_SHA = hashlib.sha1(_APPEND_UNIQUE_LUA.encode()).hexdigest()
+#: How long a call waits for a free pooled connection before it counts as unavailable: a burst
+#: (a reconnect storm replaying history) queues for connections instead of failing at once.
+POOL_WAIT_S = 5.0
 
 
 class RedisSubscription(Subscription):
@@ -56,10 +51,14 @@ class RedisSubscription(Subscription):
 class RedisBus(Bus):
     name = "redis"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, max_connections: int = 100) -> None:
         self._url = url
-        self._client: aioredis.Redis = aioredis.Redis.from_url(
+        # A blocking pool: at `max_connections` a call waits (up to POOL_WAIT_S) for a free
+        # connection instead of failing with "Too many connections".
+        pool = aioredis.BlockingConnectionPool.from_url(
             url,
+            max_connections=max_connections,
+            timeout=POOL_WAIT_S,
             decode_responses=True,
             socket_connect_timeout=2,
             health_check_interval=15,
@@ -67,6 +66,8 @@ class RedisBus(Bus):
             # entries pending unseen. Errors surface as BusUnavailable and callers recover.
             retry=Retry(NoBackoff(), retries=0),
         )
+        # from_pool: closing the client closes the pool it owns.
+        self._client: aioredis.Redis = aioredis.Redis.from_pool(pool)
         self._groups: set[tuple[str, str, str]] = set()
 
     @property
@@ -227,6 +228,18 @@ class RedisBus(Bus):
         reply = await self._call(*args)
         return [StreamEntry(stream, eid, _fields(raw)) for eid, raw in reply]
 
+    async def read_after(
+        self, stream: str, after_id: str, count: int = 100, block_ms: int | None = None
+    ) -> list[StreamEntry]:
+        args: list[Any] = ["XREAD", "COUNT", count]
+        if block_ms is not None:
+            args += ["BLOCK", min(block_ms, MAX_BLOCK_MS)]
+        return _entries(await self._call(*args, "STREAMS", stream, after_id))
+
+    async def stream_end(self, stream: str) -> str:
+        reply = await self._call("XREVRANGE", stream, "+", "-", "COUNT", 1)
+        return str(reply[0][0]) if reply else "0-0"
+
     async def group_info(self, stream: str, group: str) -> GroupInfo | None:
         try:
             groups = await self._client.xinfo_groups(stream)
@@ -250,19 +263,28 @@ class RedisBus(Bus):
     async def append_unique(
         self, stream: str, fields: dict[str, str], maxlen: int, dedupe_key: str, ttl_s: int
     ) -> str | None:
-        # One Lua script: Redis runs it atomically and writes its effects to the AOF as one
-        # unit, so no crash or restart can keep the key without the entry (a lost message) or
-        # the entry without the key (a doubled one). One round trip also halves the latency.
+        # One script (bus.redis_scripts.APPEND_UNIQUE says why).
+        reply = await self._run(APPEND_UNIQUE, dedupe_key, stream, ttl_s, maxlen, fields)
+        return None if reply is None else str(reply)
+
+    async def append_once(
+        self, stream: str, fields: dict[str, str], maxlen: int, key: str, ttl_s: int
+    ) -> tuple[str, bool]:
+        appended, entry_id = await self._run(APPEND_ONCE, key, stream, ttl_s, maxlen, fields)
+        return str(entry_id), bool(appended)
+
+    async def _run(
+        self, script: Script, key: str, stream: str, ttl_s: int, maxlen: int, fields: dict[str, str]
+    ) -> Any:
         flat: list[str] = []
-        for key, value in fields.items():
-            flat += (key, value)
-        args = (2, dedupe_key, stream, ttl_s, maxlen, *flat)
+        for name, value in fields.items():
+            flat += (name, value)
+        args = (2, key, stream, ttl_s, maxlen, *flat)
         try:
-            reply = await self._call("EVALSHA", _APPEND_UNIQUE_SHA, *args)
+            return await self._call("EVALSHA", script.sha, *args)
         except NoScriptError:
             # First use, or Redis restarted and lost its script cache.
-            reply = await self._call("EVAL", _APPEND_UNIQUE_LUA, *args)
-        return None if reply is None else str(reply)
+            return await self._call("EVAL", script.source, *args)
 
     async def append_unique_many(
         self, items: Sequence[tuple[str, dict[str, str], int, str, int]]
@@ -278,7 +300,7 @@ class RedisBus(Bus):
                 for name, value in fields.items():
                     flat += (name, value)
                 pipe.execute_command(
-                    "EVALSHA", _APPEND_UNIQUE_SHA, 2, key, stream, ttl_s, maxlen, *flat
+                    "EVALSHA", APPEND_UNIQUE.sha, 2, key, stream, ttl_s, maxlen, *flat
                 )
             try:
                 replies = await pipe.execute(raise_on_error=False)
@@ -286,7 +308,7 @@ class RedisBus(Bus):
                 raise BusUnavailable(f"Redis is unavailable ({error}); retry later") from None
             if attempt == 0 and any(isinstance(r, NoScriptError) for r in replies):
                 # Redis restarted and lost its script cache: nothing ran; load it and resend.
-                await self._call("SCRIPT", "LOAD", _APPEND_UNIQUE_LUA)
+                await self._call("SCRIPT", "LOAD", APPEND_UNIQUE.source)
                 continue
             for reply in replies:
                 if isinstance(reply, Exception):

@@ -56,6 +56,14 @@ DEADLETTER_MAXLEN = 1_000
 #: a replay never makes the other workers handle an event twice.
 WORKER_REPLAY_STREAM = "replay:{worker}"
 
+#: Key that makes one emit of one `handle` idempotent: the worker, the entry it handled (its
+#: source stream and id) and the emit's index within that call. A retried `handle` emits
+#: under the same keys, so a repeat is not logged again and keeps its first id.
+EMIT_ONCE_KEY = "emitted:{worker}:{source}:{index}"
+#: How long an emit's key is kept: longer than a worker's retries and a crashed consumer's
+#: takeover take (minutes), short enough to cost little memory at 20 events/s (~72,000 keys).
+EMIT_ONCE_TTL_S = 60 * 60
+
 #: Store namespace of a worker's own key-value state (`self.state`).
 WORKER_STATE_NAMESPACE = "worker_state:{worker}"
 

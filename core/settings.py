@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     ws_inbound_burst: int = Field(default=20, ge=1, le=100_000)
     events_retention_count: int = Field(default=1_000, ge=10, le=10_000_000)
     events_retention_seconds: int = Field(default=600, ge=1, le=30 * 24 * 3600)
+    #: `?since=` replays reading the event log at once per process; more clients queue.
+    ws_replay_concurrency: int = Field(default=8, ge=1, le=1_000)
+    #: Redis connections per process; a call waits for a free one instead of failing.
+    redis_max_connections: int = Field(default=100, ge=8, le=10_000)
 
     # -- EventSub gateway (gateway/service.py): None means Twitch's default keepalive (10 s)
     eventsub_keepalive_timeout_s: int | None = Field(default=None, ge=10, le=600)

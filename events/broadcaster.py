@@ -1,17 +1,23 @@
-"""The broadcaster: one task that reads `events:*` from the bus and fans each event out.
+"""The broadcaster: one task that tails the event log and fans each event out.
 
-Each message is parsed and serialised once (an `Outgoing` with its text and frame), then handed
-to every client whose filter matches, through `Client.offer`, which never awaits: the loop's
-speed does not depend on any client's. See events.clients for the per-client buffer policy.
+The source is the durable log (`eventlog`, EVENTS_LOG_STREAM), read from a position this
+process keeps (`run`): one read position per process, not per client. Pub/sub is
+fire-and-forget, so a subscriber that is away while Redis restarts misses what was published
+meanwhile and never knows; the log keeps every event, so after an outage the tail resumes
+where it stopped and a connected client receives every event, once, in order.
 
-Raw messages: anything PUBLISHed to `events:<name>` that is not a StreamCore envelope (for
-example `redis-cli PUBLISH events:foo '{"x":1}'` or plain text) is wrapped here: event = the
-channel minus `events:`, data = the parsed JSON or the text. To give it an id that `?since=`
-understands, the broadcaster appends it to the retention stream (as EventPublisher does) and
-uses that entry id; so raw messages are replayable too. With several StreamCore processes on one
-Redis, each one appends its own copy (each with its own id); programs other than StreamCore
-that need exactly-once ids should XADD to `eventlog` and PUBLISH the envelope themselves, or go
-through EventPublisher.
+Each entry is turned into its envelope once (an `Outgoing` with its text and frame), then
+handed to every client whose filter matches, through `Client.offer`, which never awaits: the
+loop's speed does not depend on any client's. See events.clients for the per-client buffer
+policy.
+
+Raw messages (`run_raw`): anything PUBLISHed to `events:<name>` that is not a StreamCore
+envelope (for example `redis-cli PUBLISH events:foo '{"x":1}'` or plain text) is wrapped:
+event = the channel minus `events:`, data = the parsed JSON or the text, appended to the log,
+so the tail delivers it with an id that `?since=` understands. With several StreamCore
+processes on one Redis, each one appends its own copy (each with its own id); programs other
+than StreamCore that need exactly-once ids should XADD to `eventlog` themselves, or go through
+EventPublisher.
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from bus import Bus, BusError, Message
+from bus import Bus, BusError
+from core.backoff import Backoff
 from core.constants import EVENTS_LOG_STREAM, EVENTS_PATTERN
 from core.metrics import observe_latency
 from events.clients import Client
@@ -31,10 +38,15 @@ from events.constants import (
     BROADCAST_ERROR_PAUSE_S,
     RETENTION_TRIM_INTERVAL_S,
     SUBSCRIPTION_QUEUE,
+    TAIL_BLOCK_MS,
+    TAIL_READ_COUNT,
+    TAIL_RETRY_BASE_S,
+    TAIL_RETRY_CAP_S,
 )
 from events.errors import EventDataError
 from events.frames import Outgoing
-from events.publisher import encode_data, envelope_text, now_iso
+from events.publisher import encode_data, now_iso
+from events.replay import entry_to_outgoing
 
 __all__ = ["BroadcastStats", "Broadcaster"]
 
@@ -51,21 +63,28 @@ class BroadcastStats:
     events: int = 0
     raw_wrapped: int = 0
     slow_disconnects: int = 0
+    #: Raw pub/sub messages dropped because the raw listener fell behind.
     bus_dropped: int = 0
+    #: Times the event log became unreadable (each outage counted once).
+    outages: int = 0
 
 
 class Broadcaster:
     """Owns the set of connected clients and the single fan-out loop."""
 
-    def __init__(self, bus: Bus, retention_count: int, retention_seconds: int) -> None:
+    def __init__(
+        self, bus: Bus, retention_count: int, retention_seconds: int, replay_concurrency: int = 8
+    ) -> None:
         self._bus = bus
+        #: Replays reading the log at once (see events.session._replay); the rest queue.
+        self.replay_slots = asyncio.Semaphore(replay_concurrency)
         self.retention_count = retention_count
         self.retention_seconds = retention_seconds
         # Copy-on-write tuple: the hot loop iterates it without copying per event.
         self._clients: tuple[Client, ...] = ()
         self.stats = BroadcastStats()
-        #: Set while the bus subscription is live (clients connecting earlier miss nothing
-        #: they could replay, but tests and status wait on it).
+        #: Set once the tail knows its position in the log: every event appended from then
+        #: on reaches the clients (tests and status wait on it).
         self.ready = asyncio.Event()
 
     # -- clients ----------------------------------------------------------------------------
@@ -96,6 +115,7 @@ class Broadcaster:
             "raw_wrapped": self.stats.raw_wrapped,
             "slow_disconnects": self.stats.slow_disconnects,
             "bus_dropped": self.stats.bus_dropped,
+            "log_outages": self.stats.outages,
             "subscribed": self.ready.is_set(),
         }
 
@@ -110,54 +130,75 @@ class Broadcaster:
                 client.offer(event)
 
     async def run(self) -> None:
-        """Subscribe to `events:*` and fan out until cancelled; resubscribe after errors."""
+        """Tail the event log from its current end and fan out, until cancelled.
+
+        While the bus is unreachable the position is kept; reading resumes from it, so what
+        was appended meanwhile is delivered late but never lost or doubled.
+        """
+        position: str | None = None
+        pause = Backoff(TAIL_RETRY_BASE_S, TAIL_RETRY_CAP_S)
+        while True:
+            try:
+                if position is None:
+                    # Start at the end: history is for `?since=` replays, not for new clients.
+                    position = await self._bus.stream_end(EVENTS_LOG_STREAM)
+                    self.ready.set()
+                entries = await self._bus.read_after(
+                    EVENTS_LOG_STREAM, position, count=TAIL_READ_COUNT, block_ms=TAIL_BLOCK_MS
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                self.stats.outages += pause.attempts == 0
+                delay = pause.next_delay()
+                log = logger.warning if isinstance(error, BusError) else logger.exception
+                log("Event log unreadable (%s); fan-out resumes after %s in %.1f s",
+                    error, position, delay)  # fmt: skip
+                await asyncio.sleep(delay)
+                continue
+            if pause.attempts:
+                logger.info("Event log readable again; fan-out resumed after %s", position)
+                pause.reset()
+            for entry in entries:
+                position = entry.id
+                observe_latency("emit_to_fanout", entry.fields.get("ts"))
+                self.fan_out(entry_to_outgoing(entry))
+
+    async def run_raw(self) -> None:
+        """Wrap what other programs PUBLISH to `events:*` into the log (see the docstring)."""
         while True:
             try:
                 async with self._bus.psubscribe(
                     EVENTS_PATTERN, maxsize=SUBSCRIPTION_QUEUE
                 ) as subscription:
-                    self.ready.set()
                     while True:
                         message = await subscription.get()
                         self.stats.bus_dropped = subscription.dropped
-                        event = await self.to_outgoing(message)
-                        if event is not None:
-                            self.fan_out(event)
+                        if not _is_envelope(message.data):
+                            name = message.channel.removeprefix(_CHANNEL_PREFIX)
+                            await self._wrap_raw(name, message.data)
             except asyncio.CancelledError:
                 raise
             except Exception:
-                self.ready.clear()
-                logger.exception("Event broadcaster failed; resubscribing")
+                logger.exception("Raw event listener failed; resubscribing")
                 await asyncio.sleep(BROADCAST_ERROR_PAUSE_S)
 
-    async def to_outgoing(self, message: Message) -> Outgoing | None:
-        """The envelope of a bus message; raw messages are wrapped (see the module docstring)."""
-        name = message.channel.removeprefix(_CHANNEL_PREFIX)
-        text = message.data
-        if text.startswith('{"event":'):
-            envelope = _as_envelope(text)
-            if envelope is not None:
-                observe_latency("emit_to_fanout", envelope.get("ts"))
-                return Outgoing.build(envelope["event"], envelope["id"], text)
-        return await self._wrap_raw(name, text)
-
-    async def _wrap_raw(self, name: str, text: str) -> Outgoing | None:
+    async def _wrap_raw(self, name: str, text: str) -> None:
         try:
             data_json = encode_data(json.loads(text))
         except (ValueError, EventDataError):
             data_json = json.dumps(text, ensure_ascii=False)
         ts = now_iso()
         try:
-            event_id = await self._bus.append(
+            await self._bus.append(
                 EVENTS_LOG_STREAM,
                 {"event": name, "data": data_json, "ts": ts},
                 self.retention_count,
             )
         except BusError as error:
             logger.warning("Dropped raw event %s: cannot give it an id (%s)", name, error)
-            return None
+            return
         self.stats.raw_wrapped += 1
-        return Outgoing.build(name, event_id, envelope_text(name, data_json, event_id, ts))
 
     # -- retention ----------------------------------------------------------------------------
 
@@ -181,16 +222,17 @@ class Broadcaster:
             await asyncio.sleep(RETENTION_TRIM_INTERVAL_S)
 
 
-def _as_envelope(text: str) -> dict[str, Any] | None:
+def _is_envelope(text: str) -> bool:
+    """True for a StreamCore envelope (EventPublisher also PUBLISHes every event it logs)."""
+    if not text.startswith('{"event":'):
+        return False
     try:
         value = json.loads(text)
     except ValueError:
-        return None
-    if (
+        return False
+    return (
         isinstance(value, dict)
         and value.keys() == _ENVELOPE_KEYS
         and isinstance(value["id"], str)
         and isinstance(value["event"], str)
-    ):
-        return value
-    return None
+    )

@@ -28,9 +28,22 @@ DRAIN_POLL_S = 0.005
 #: How often the broadcaster trims the retention stream by age (XTRIM MINID).
 RETENTION_TRIM_INTERVAL_S = 10.0
 
-#: Queue between the bus subscription and the broadcaster loop. Large, because dropping here
-#: loses an event for every client; at 100 events/s it is more than a minute of backlog.
+#: Queue between the raw `events:*` subscription and the loop that logs raw messages. Large,
+#: because dropping here loses a raw event; at 100 events/s it is more than a minute of backlog.
 SUBSCRIPTION_QUEUE = 10_000
+
+#: Entries the fan-out takes from the event log per read: a burst is fanned out in batches,
+#: and one read never holds the loop for long.
+TAIL_READ_COUNT = 500
+
+#: How long one blocking read of the event log waits for an entry. It returns at once when
+#: one arrives; the bound only keeps the Redis connection's read under its socket timeout.
+TAIL_BLOCK_MS = 2_000
+
+#: Retry pauses while the event log is unreadable (Redis down or restarting): short at first,
+#: so a restart costs well under a second of delay once Redis is back; capped, jittered.
+TAIL_RETRY_BASE_S = 0.1
+TAIL_RETRY_CAP_S = 2.0
 
 #: Pause after an unexpected error in the broadcaster loop, so a bad state cannot spin the CPU.
 BROADCAST_ERROR_PAUSE_S = 1.0
@@ -47,3 +60,5 @@ CLOSE_BAD_REQUEST = 4000
 CLOSE_POLICY = 1008
 #: The server is shutting down or restarting; reconnect.
 CLOSE_RESTART = 1012
+#: A backend the request needs (the event log, the key store) is unavailable; retry later.
+CLOSE_TRY_AGAIN = 1013

@@ -1,9 +1,9 @@
 """Publishing events: the one way anything in StreamCore emits to overlays and devices.
 
-`EventPublisher.publish(name, data)` appends the event to the retention stream (EVENTS_LOG_STREAM,
-whose entry id becomes the envelope's `id`, ordered across processes) and then PUBLISHes the
-envelope `{"event", "data", "id", "ts"}` to `events:{name}`, where every broadcaster picks it up.
-The envelope is serialised once here; nothing downstream serialises it again.
+`EventPublisher.publish(name, data)` appends the event to the durable event log
+(EVENTS_LOG_STREAM, whose entry id becomes the envelope's `id`, ordered across processes),
+which every broadcaster tails, and then PUBLISHes the envelope `{"event", "data", "id", "ts"}`
+to `events:{name}` for other programs that listen there. The data is serialised once here.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bus import Bus
-from core.constants import EVENTS_CHANNEL, EVENTS_LOG_STREAM
+from core.constants import EMIT_ONCE_TTL_S, EVENTS_CHANNEL, EVENTS_LOG_STREAM
 from events.errors import EventDataError, InvalidEventName
 
 EVENT_NAME = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
@@ -78,14 +78,26 @@ class EventPublisher:
         self._bus = bus
         self._retention = retention
 
-    async def publish(self, name: str, data: Any, origin: str = "event") -> str:
-        """Emit `data` as event `name`; returns the envelope id."""
+    async def publish(
+        self, name: str, data: Any, origin: str = "event", once_key: str | None = None
+    ) -> str:
+        """Emit `data` as event `name`; returns the envelope id.
+
+        With `once_key`, a repeat of the same key (a retried worker `handle`) appends nothing
+        and returns the id the first emit got (see core.constants.EMIT_ONCE_KEY).
+        """
         check_event_name(name)
         data_json = encode_data(data, origin)
         ts = now_iso()
-        event_id = await self._bus.append(
-            EVENTS_LOG_STREAM, {"event": name, "data": data_json, "ts": ts}, self._retention
-        )
+        fields = {"event": name, "data": data_json, "ts": ts}
+        if once_key is None:
+            event_id = await self._bus.append(EVENTS_LOG_STREAM, fields, self._retention)
+        else:
+            event_id, first = await self._bus.append_once(
+                EVENTS_LOG_STREAM, fields, self._retention, once_key, EMIT_ONCE_TTL_S
+            )
+            if not first:
+                return event_id
         await self._bus.publish(
             EVENTS_CHANNEL.format(name=name), envelope_text(name, data_json, event_id, ts)
         )

@@ -14,16 +14,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 
 from starlette.websockets import WebSocket
 
-from bus import Bus
+from bus import Bus, BusError
 from core.constants import EVENTS_LOG_STREAM
 from core.settings import Settings
 from events.broadcaster import Broadcaster
 from events.clients import Client, make_sink, server_protocol
-from events.constants import CLOSE_BAD_REQUEST, CLOSE_POLICY, CLOSE_TIMEOUT_S
+from events.constants import CLOSE_BAD_REQUEST, CLOSE_POLICY, CLOSE_TIMEOUT_S, CLOSE_TRY_AGAIN
 from events.errors import EventsError
 from events.filters import EventFilter, combine
 from events.frames import Outgoing
@@ -32,6 +33,8 @@ from events.publisher import now_iso
 from events.replay import parse_since, plan_replay, truncated_notice
 
 __all__ = ["refuse", "serve_client"]
+
+logger = logging.getLogger("streamcore.events")
 
 
 async def refuse(websocket: WebSocket, code: int, reason: str) -> None:
@@ -86,7 +89,7 @@ async def serve_client(
     reason = ""
     try:
         if since is not None and since_text is not None:
-            await _replay(bus, settings, client, since_text, since)
+            await _replay(bus, broadcaster.replay_slots, settings, client, since_text, since)
         code, reason = await client.close_request
     except (ConnectionError, OSError, RuntimeError):
         code = None
@@ -104,10 +107,28 @@ async def serve_client(
 
 
 async def _replay(
-    bus: Bus, settings: Settings, client: Client, since_text: str, since: tuple[int, int]
+    bus: Bus,
+    slots: asyncio.Semaphore,
+    settings: Settings,
+    client: Client,
+    since_text: str,
+    since: tuple[int, int],
 ) -> None:
-    after = await bus.read_range(EVENTS_LOG_STREAM, f"({since[0]}-{since[1]}", "+")
-    oldest = await bus.read_range(EVENTS_LOG_STREAM, "-", "+", count=1)
+    """Send what the log holds after `since`, then let the held live events through.
+
+    The log is read under one of the process's replay slots (WS_REPLAY_CONCURRENCY): a
+    reconnect storm of many clients queues for them instead of emptying Redis' connection
+    pool, and the events are sent after the slot is given back. A bus error closes the client
+    with 1013 ("try again later"), and it resumes with the same `since`.
+    """
+    try:
+        async with slots:
+            after = await bus.read_range(EVENTS_LOG_STREAM, f"({since[0]}-{since[1]}", "+")
+            oldest = await bus.read_range(EVENTS_LOG_STREAM, "-", "+", count=1)
+    except BusError as error:
+        logger.warning("Replay for %s failed: %s", client.label, error)
+        client.request_close(CLOSE_TRY_AGAIN, "the event log is unavailable; try again")
+        return
     horizon_ms = int(time.time() * 1000) - settings.events_retention_seconds * 1000
     plan = plan_replay(since, after, oldest[0] if oldest else None, horizon_ms)
     if plan.truncated and since != (0, 0):

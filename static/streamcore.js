@@ -7,7 +7,9 @@
  *
  * It reconnects by itself with capped, jittered backoff (reset after a successful connection)
  * and resumes with ?since=<last id>, so nothing published meanwhile is lost while it is retained
- * on the server. A refused key (4001) or a bad request (4000) is final: it stops and reports.
+ * on the server. Event ids only grow, so an event whose id is not newer than the last one seen
+ * (a repeat after a resume or a retried emit) is dropped, never delivered twice.
+ * A refused key (4001) or a bad request (4000) is final: it stops and reports.
  * Options: url (default: this page's server + /ws/events), key, events (string or array),
  * since, onStatus(state, detail) with state "connecting" | "open" | "closed" | "failed".
  * Defaults for key and events come from the page's own query string (?key=...&events=...),
@@ -17,6 +19,14 @@
   "use strict";
 
   var FATAL_CODES = { 4000: true, 4001: true };
+
+  // Ids are "<milliseconds>-<sequence>", ordered across StreamCore processes.
+  function isNewer(id, than) {
+    var a = id.split("-"), b = than.split("-");
+    var ams = Number(a[0]), bms = Number(b[0]);
+    if (ams !== bms) return ams > bms;
+    return Number(a[1] || 0) > Number(b[1] || 0);
+  }
   var BACKOFF_BASE_MS = 250;
   var BACKOFF_CAP_MS = 10000;
 
@@ -47,6 +57,7 @@
     var events = options.events !== undefined ? options.events : pageParam("events");
     this.events = Array.isArray(events) ? events.join(",") : (events || "");
     this.lastId = options.since || null;
+    this.repeats = 0;
     this.onStatus = options.onStatus || function () {};
     this.handlers = [];
     this.attempts = 0;
@@ -86,7 +97,10 @@
     socket.onmessage = function (message) {
       var envelope;
       try { envelope = JSON.parse(message.data); } catch (e) { return; }
-      if (envelope.id) self.lastId = envelope.id;
+      if (envelope.id) {
+        if (self.lastId && !isNewer(envelope.id, self.lastId)) { self.repeats += 1; return; }
+        self.lastId = envelope.id;
+      }
       self.received += 1;
       self._dispatch(envelope);
     };

@@ -26,7 +26,7 @@ from bus.base import parse_stream_id
 from core.backoff import Backoff
 from core.metrics import observe_latency
 from worker_runtime.deadletters import add_dead_letter
-from workers.base import BaseWorker
+from workers.base import EMIT_SOURCE, BaseWorker, EmitSource
 
 logger = logging.getLogger("streamcore.workers")
 
@@ -200,6 +200,9 @@ class WorkerConsumer:
         attempts = 0
         while True:
             attempts += 1
+            # Each attempt numbers its emits from 0 again, so a retry re-emits under the same
+            # keys and the events already out keep their ids (workers.base.EmitSource).
+            source = EMIT_SOURCE.set(EmitSource(_source_of(entry)))
             try:
                 payload = json.loads(entry.fields["payload"])
                 await asyncio.wait_for(
@@ -222,6 +225,8 @@ class WorkerConsumer:
                 self.stats.handled += 1
                 observe_latency("twitch_to_handled", entry.fields.get("message_timestamp"))
                 break
+            finally:
+                EMIT_SOURCE.reset(source)
             self.stats.failed += 1
             self.stats.last_error = error
             if attempts > worker.max_retries:
@@ -261,3 +266,10 @@ class WorkerConsumer:
                     delay,
                 )
                 await asyncio.sleep(delay)
+
+
+def _source_of(entry: StreamEntry) -> str:
+    """The entry a handle works on, as "<stream>/<id>"; a replayed dead letter names its
+    original, so a replay's emits keep the ids the first run gave them (while kept)."""
+    fields = entry.fields
+    return f"{fields.get('source_stream', entry.stream)}/{fields.get('source_id', entry.id)}"

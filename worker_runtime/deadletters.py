@@ -30,8 +30,9 @@ async def add_dead_letter(
     """Keep `entry` with why it failed; returns the dead letter's id."""
     fields = {key: value for key, value in entry.fields.items() if key not in DEADLETTER_FIELDS}
     fields.update(
-        source_stream=entry.stream,
-        source_id=entry.id,
+        # A replayed entry that fails again keeps naming the original it came from.
+        source_stream=entry.fields.get("source_stream", entry.stream),
+        source_id=entry.fields.get("source_id", entry.id),
         error=error[:MAX_ERROR_CHARS],
         attempts=str(attempts),
         dead_lettered_at=now_iso(),
@@ -62,7 +63,13 @@ async def replay_dead_letters(bus: Bus, store: Store, worker_name: str) -> int:
     replayed = 0
     for dead_letter in await waiting_dead_letters(bus, store, worker_name):
         fields = {k: v for k, v in dead_letter.fields.items() if k not in DEADLETTER_FIELDS}
-        fields["replayed_from"] = dead_letter.id
+        # The original's stream and id travel along: the replay's emits get the keys (and,
+        # while those are kept, the ids) of the original's emits.
+        fields.update(
+            source_stream=dead_letter.fields["source_stream"],
+            source_id=dead_letter.fields["source_id"],
+            replayed_from=dead_letter.id,
+        )
         await bus.append(
             WORKER_REPLAY_STREAM.format(worker=worker_name), fields, maxlen=DEADLETTER_MAXLEN
         )

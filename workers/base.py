@@ -30,11 +30,13 @@ import logging
 import re
 from abc import ABCMeta, abstractmethod
 from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ValidationError
 
+from core.constants import EMIT_ONCE_KEY
 from core.errors import StreamCoreError
 from events.publisher import EventPublisher, check_event_name
 from tokens.helix import HelixClient
@@ -58,6 +60,26 @@ __all__ = [
 CONFIG_PREFIX = "WORKER_"
 
 _registered: dict[tuple[str, str], type[BaseWorker]] = {}
+
+
+@dataclass
+class EmitSource:
+    """The entry one `handle` attempt works on; the runtime sets it (`EMIT_SOURCE`) around
+    each attempt, so the n-th emit of a retried attempt gets the n-th emit's key and id."""
+
+    #: "<stream>/<entry id>" of the entry handled (for a replay: of the original entry).
+    entry: str
+    emitted: int = 0
+
+    def next_key(self, worker_name: str) -> str:
+        key = EMIT_ONCE_KEY.format(worker=worker_name, source=self.entry, index=self.emitted)
+        self.emitted += 1
+        return key
+
+
+#: Set by the runtime while a worker's `handle` runs; None outside it (an emit from a timer
+#: or an action is not tied to an entry, so it is not de-duplicated).
+EMIT_SOURCE: ContextVar[EmitSource | None] = ContextVar("streamcore_emit_source", default=None)
 
 
 # -- errors a worker meets -----------------------------------------------------------------------
@@ -276,10 +298,17 @@ class BaseWorker(metaclass=WorkerMeta):
         return parse_event(payload["subscription"]["type"], payload["event"])
 
     async def emit(self, name: str, data: Any) -> str:
-        """Publish `data` as event `name` to overlays and devices; returns the event id."""
+        """Publish `data` as event `name` to overlays and devices; returns the event id.
+
+        Inside `handle`, the n-th emit for an entry has a stable id: when `handle` is retried,
+        an emit that already went out is not sent again and returns its first id.
+        """
         publisher = self._bound("publisher").publisher
         check_event_name(name)
-        return await publisher.publish(name, self._checked(name, data), origin=self.name)
+        checked = self._checked(name, data)
+        source = EMIT_SOURCE.get()
+        once_key = source.next_key(self.name) if source is not None else None
+        return await publisher.publish(name, checked, origin=self.name, once_key=once_key)
 
     def _checked(self, name: str, data: Any) -> Any:
         if not self.emits:

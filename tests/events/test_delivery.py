@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from tests.conftest import REDIS_TEST_DB
+from tests.conftest import REDIS_TEST_URL
 from tests.events.conftest import Connect, Server, receive_json
 from tests.polling import eventually
 
@@ -32,7 +32,7 @@ async def test_raw_publish_from_redis_cli_is_wrapped_in_an_envelope(
     await eventually(lambda: streamcore.connected() == 1, what="1 client connected")
     for payload in ('{"x":1}', "plain text"):
         redis_cli = await asyncio.create_subprocess_exec(
-            *("redis-cli", "-n", str(REDIS_TEST_DB), "PUBLISH", "events:foo", payload),
+            *("redis-cli", "-u", REDIS_TEST_URL, "PUBLISH", "events:foo", payload),
             stdout=asyncio.subprocess.DEVNULL,
         )
         assert await asyncio.wait_for(redis_cli.wait(), 10) == 0

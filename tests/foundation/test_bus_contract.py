@@ -205,3 +205,32 @@ async def test_append_unique_many_keeps_order_and_skips_duplicates(bus: Bus) -> 
     assert [e.fields["n"] for e in await bus.read_range("u")] == ["0", "1", "2"]
     assert await bus.append_unique_many(items) == [None] * 5
     assert await bus.append_unique_many([]) == []
+
+
+async def test_read_after_tails_a_stream_from_a_position_the_reader_keeps(bus: Bus) -> None:
+    assert await bus.stream_end("tail") == "0-0"
+    first = await bus.append("tail", {"n": "1"}, maxlen=100)
+    assert await bus.stream_end("tail") == first
+    second = await bus.append("tail", {"n": "2"}, maxlen=100)
+    assert [e.id for e in await bus.read_after("tail", "0-0")] == [first, second]
+    assert [e.fields["n"] for e in await bus.read_after("tail", first)] == ["2"]
+    assert await bus.read_after("tail", second) == []
+    assert await bus.read_after("tail", second, block_ms=50) == []
+
+
+async def test_read_after_blocks_until_an_entry_arrives(bus: Bus) -> None:
+    end = await bus.stream_end("tail")
+    reader = asyncio.create_task(bus.read_after("tail", end, block_ms=2_000))
+    await asyncio.sleep(0.05)
+    appended = await bus.append("tail", {"n": "late"}, maxlen=100)
+    [entry] = await asyncio.wait_for(reader, 5)
+    assert (entry.id, entry.fields) == (appended, {"n": "late"})
+
+
+async def test_append_once_answers_the_first_id_for_a_repeat(bus: Bus) -> None:
+    first, appended = await bus.append_once("log", {"n": "1"}, 100, "once:a", ttl_s=60)
+    again, appended_again = await bus.append_once("log", {"n": "1"}, 100, "once:a", ttl_s=60)
+    other, _ = await bus.append_once("log", {"n": "2"}, 100, "once:b", ttl_s=60)
+    assert (appended, appended_again) == (True, False)
+    assert again == first
+    assert [e.id for e in await bus.read_range("log")] == [first, other]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, ClassVar
 
 from bus.errors import BusUnavailable
 from bus.memory import MemoryBus
+from core.constants import EVENTS_LOG_STREAM
 from tests.workers.testkit import append_event, captured_events, eventually, running_workers
 from worker_runtime.runtime import WorkerRuntime
 from workers.base import BaseWorker
@@ -210,3 +211,41 @@ async def test_consumer_loop_survives_a_bus_outage_without_losing_or_repeating(s
         assert status["pending"] == 0
         assert status["state"] == "running"
     assert seen == [1, 2]
+
+
+class EmitsThenFailsOnceWorker(BaseWorker):
+    """Emits two events, then fails its first attempt: the retry emits the same two again."""
+
+    attempts = 0
+    ids: ClassVar[list[str]] = []
+
+    def get_subscriptions(self, broadcaster_id, moderator_id):
+        return [ONLINE]
+
+    async def handle(self, event_type, payload):
+        type(self).attempts += 1
+        self.ids.append(await self.emit("retried.first", {"n": 1}))
+        self.ids.append(await self.emit("retried.second", {"n": 2}))
+        if type(self).attempts == 1:
+            raise RuntimeError("the first attempt fails after emitting")
+
+
+async def test_a_retried_handle_emits_each_event_once_with_a_stable_id(bus, sqlite_store):
+    EmitsThenFailsOnceWorker.attempts, EmitsThenFailsOnceWorker.ids = 0, []
+    async with (
+        captured_events(bus) as events,
+        running_workers(bus, sqlite_store, [EmitsThenFailsOnceWorker]) as runtime,
+    ):
+        await append_event(bus, "stream.online", {"n": 1})
+        await eventually(
+            lambda: EmitsThenFailsOnceWorker.attempts == 2 and len(events) == 2,
+            what="the retry and both events",
+        )
+        await settled(runtime, 1, "the retried entry acked")
+        logged = await bus.read_range(EVENTS_LOG_STREAM)
+
+    first_attempt, retry = EmitsThenFailsOnceWorker.ids[:2], EmitsThenFailsOnceWorker.ids[2:]
+    assert retry == first_attempt  # the retry's emits answer the first ids
+    assert [e["event"] for e in events] == ["retried.first", "retried.second"]
+    assert [e["id"] for e in events] == first_attempt
+    assert [entry.id for entry in logged] == first_attempt  # logged once each

@@ -84,6 +84,16 @@ class RuntimeCollector(Collector):
         running = GaugeMetricFamily("streamcore_running", "1 while the system is started")
         running.add_metric([], 1 if system.running else 0)
         families.append(running)
+        loop = services.loop_watch.stats
+        stalls = CounterMetricFamily(
+            "streamcore_event_loop_stalls", "Times the event loop was blocked (>= 0.5 s)"
+        )
+        stalls.add_metric([], loop.stalls)
+        stalled = CounterMetricFamily(
+            "streamcore_event_loop_stalled_seconds", "Seconds the event loop was blocked"
+        )
+        stalled.add_metric([], loop.stalled_seconds)
+        families += [stalls, stalled]
         self._families = families
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:

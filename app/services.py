@@ -18,6 +18,7 @@ import httpx
 from app.system import System
 from bus import Bus, create_bus
 from core.errors import BackendUnavailable
+from core.loopwatch import LoopWatch
 from core.settings import Settings
 from core.tasks import TaskSupervisor
 from db_infrastructure import Store, create_store
@@ -52,6 +53,8 @@ class Services:
     publisher: EventPublisher
     #: Starts and stops the gateway and the workers (POST /system/start and /system/stop).
     system: System
+    #: Event-loop stalls (a blocking worker): detected, attributed and counted.
+    loop_watch: LoopWatch
     #: The fan-out of WS /ws/events; None in processes that serve no clients (`workers run`).
     broadcaster: Broadcaster | None = None
     worker_environ: Mapping[str, str] = field(default_factory=dict)
@@ -133,6 +136,8 @@ async def open_services(
         bus, store = await stack.enter_async_context(open_backends(settings))
         _log_backends(settings, bus, store)
         tasks = await stack.enter_async_context(TaskSupervisor())
+        loop_watch = LoopWatch()
+        tasks.spawn("loop.watch", loop_watch.run())
         publisher = EventPublisher(bus, settings.events_retention_count)
         broadcaster = None
         if fanout:
@@ -183,6 +188,7 @@ async def open_services(
             discovery=discovery,
             publisher=publisher,
             system=system,
+            loop_watch=loop_watch,
             broadcaster=broadcaster,
             worker_environ=environ,
         )

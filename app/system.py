@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from importlib.metadata import version
-from typing import Any
+from typing import Any, TypeVar
 
 from bus import Bus
+from core.errors import StreamCoreError
 from core.settings import Settings
 from core.tasks import TaskSupervisor
 from db_infrastructure import Store
@@ -34,6 +35,11 @@ logger = logging.getLogger("streamcore.system")
 
 #: The installed package's version, as pyproject.toml declares it.
 VERSION = version("streamcore")
+#: Longest a status read waits for one part (worker lag, the token store): a paused Redis
+#: must not make GET /system/status hang with it.
+STATUS_PART_TIMEOUT_S = 1.5
+
+T = TypeVar("T")
 
 
 class System:
@@ -61,6 +67,9 @@ class System:
         self._discovery = discovery
         self._publisher = publisher
         self._worker_environ = dict(worker_environ)
+        #: STREAMCORE_RUN_WORKERS=false: this process runs the gateway only, and the workers
+        #: run in processes of their own (`streamcore workers run`).
+        self._run_workers = settings.streamcore_run_workers
         self._lock = asyncio.Lock()
         self.running = False
         self.gateway: Gateway | None = None
@@ -99,8 +108,11 @@ class System:
             if self.running:
                 return "already_running"
             await require_ready(self._tokens)
-            self.workers = self.worker_runtime()
-            await self.workers.start()
+            if self._run_workers:
+                self.workers = self.worker_runtime()
+                await self.workers.start()
+            else:
+                logger.info("Workers run elsewhere (STREAMCORE_RUN_WORKERS=false)")
             self.gateway = self.build_gateway()
             self._tasks.spawn("gateway", self.gateway.run())
             self.running = True
@@ -122,21 +134,33 @@ class System:
             return "stopped"
 
     async def status(self) -> dict[str, Any]:
+        """Everything about the live system. Each part that needs Redis or the database
+        answers within STATUS_PART_TIMEOUT_S or is reported `unavailable` with the reason, so
+        the status stays readable while a backend is down or paused."""
         gateway_status: dict[str, Any] = (
             self.gateway.status() if self.gateway is not None else {"state": "stopped"}
         )
+        stopped = [
+            {"name": cls.name, "types": subscription_types(cls()), "state": "stopped"}
+            for cls in self._discovery.workers
+        ]
         if self.workers is not None:
-            workers = await self.workers.status()
+            workers = await _within_deadline(
+                self.workers.status(),
+                lambda reason: [{**w, "state": "unavailable", "reason": reason} for w in stopped],
+            )
+        elif self.running and not self._run_workers:
+            workers = [{**w, "state": "external"} for w in stopped]
         else:
-            workers = [
-                {"name": cls.name, "types": subscription_types(cls()), "state": "stopped"}
-                for cls in self._discovery.workers
-            ]
+            workers = stopped
+        auth = await _within_deadline(
+            self._tokens.fresh_status(), lambda reason: {"state": "unavailable", "reason": reason}
+        )
         return {
             "running": self.running,
             "version": VERSION,
             "backends": {"bus": self._bus.name, "store": self._store.name},
-            "auth": await self._tokens.fresh_status(),
+            "auth": auth,
             "gateway": {k: v for k, v in gateway_status.items() if k != "subscriptions"},
             "subscriptions": gateway_status.get("subscriptions", []),
             "workers": workers,
@@ -145,3 +169,15 @@ class System:
             ],
             "task_failures": dict(self._tasks.failures),
         }
+
+
+async def _within_deadline(part: Awaitable[T], unavailable: Callable[[str], T]) -> T:
+    """`part`'s value, or `unavailable(reason)` when its backend fails or is too slow."""
+    try:
+        return await asyncio.wait_for(part, STATUS_PART_TIMEOUT_S)
+    except TimeoutError:
+        reason = f"no answer within {STATUS_PART_TIMEOUT_S:g} s (is Redis or the database up?)"
+    except StreamCoreError as error:
+        reason = str(error)
+    logger.warning("Status: a part is unavailable: %s", reason)
+    return unavailable(reason)

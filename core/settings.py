@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     streamcore_log_format: Literal["text", "json"] = "text"
     streamcore_stream_maxlen: int = Field(default=EVENTSUB_STREAM_MAXLEN, ge=100)
     streamcore_autostart: bool = False
+    #: false: this process runs the gateway and the fan-out only, and the workers run in
+    #: processes of their own (`streamcore workers run`, needs REDIS_URL).
+    streamcore_run_workers: bool = True
     streamcore_startup_wait_s: float = Field(default=0.0, ge=0, le=3600)
     #: Set by `streamcore demo`: the simulator's URL, which enables the dashboard's trigger
     #: buttons (POST /demo/trigger). Never point it at anything but a StreamCore simulator.

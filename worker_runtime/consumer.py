@@ -24,6 +24,7 @@ from typing import TypeVar
 from bus import Bus, BusUnavailable, StreamEntry
 from bus.base import parse_stream_id
 from core.backoff import Backoff
+from core.loopwatch import ACTIVITIES
 from core.metrics import observe_latency
 from worker_runtime.deadletters import add_dead_letter
 from workers.base import EMIT_SOURCE, BaseWorker, EmitSource
@@ -205,9 +206,10 @@ class WorkerConsumer:
             source = EMIT_SOURCE.set(EmitSource(_source_of(entry)))
             try:
                 payload = json.loads(entry.fields["payload"])
-                await asyncio.wait_for(
-                    worker.handle(event_type, payload), timeout=worker.handle_timeout_s
-                )
+                with ACTIVITIES.running(f"worker {worker.name}: handle({event_type})"):
+                    await asyncio.wait_for(
+                        worker.handle(event_type, payload), timeout=worker.handle_timeout_s
+                    )
             except TimeoutError:
                 error = f"handle took longer than handle_timeout_s={worker.handle_timeout_s}s"
             except Exception as exc:

@@ -25,14 +25,15 @@ running it. The names in `RESERVED_NAMES` are BaseWorker's own and may not be re
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import re
 from abc import ABCMeta, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -60,6 +61,7 @@ __all__ = [
 CONFIG_PREFIX = "WORKER_"
 
 _registered: dict[tuple[str, str], type[BaseWorker]] = {}
+T = TypeVar("T")
 
 
 @dataclass
@@ -292,6 +294,13 @@ class BaseWorker(metaclass=WorkerMeta):
         if self._toolkit is None:
             return WorkerConfig()
         return self._toolkit.config
+
+    async def run_in_thread(self, function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Run a blocking call (a sync HTTP client, file or serial I/O, heavy CPU) in a worker
+        thread and await its result, so the process's one event loop (the API, the pings,
+        every other worker) keeps running meanwhile: `await self.run_in_thread(requests.get,
+        url)`."""
+        return await asyncio.to_thread(function, *args, **kwargs)
 
     def parse(self, payload: dict[str, Any]) -> EventModel:
         """The typed model of `payload["event"]` for the payload's subscription type."""

@@ -45,6 +45,7 @@ async def status(services: ServicesDep, _: AdminRequired) -> dict[str, Any]:
     body = await services.system.status()
     broadcaster = services.broadcaster
     body["clients"] = broadcaster.status() if broadcaster is not None else {"connected": 0}
+    body["event_loop"] = services.loop_watch.stats.public()
     return body
 
 

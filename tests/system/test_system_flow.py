@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,10 +31,21 @@ class Deployment:
     app: FastAPI
     api: httpx.AsyncClient
     sim: Any
+    #: The deployment's settings as environment variables, for another StreamCore process.
+    env: dict[str, str]
 
 
 @pytest.fixture
 async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
+    async with deploy(tmp_path) as running:
+        yield running
+
+
+@asynccontextmanager
+async def deploy(tmp_path: Path, **overrides: Any) -> AsyncIterator[Deployment]:
+    """StreamCore on real Redis and PostgreSQL, talking to a simulator; `overrides` are
+    settings (`redis_url` replaces the test database). `Deployment.env` is the same
+    configuration as environment variables."""
     from simulator.testing import run_simulator
 
     async with (
@@ -42,6 +54,7 @@ async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
         fresh_postgres_schema() as (dsn, schema),
     ):
         env = sim.env()
+        redis_url = str(overrides.pop("redis_url", redis_url))
         settings = Settings(  # type: ignore[call-arg]
             _env_file=None,
             twitch_client_id=env["TWITCH_CLIENT_ID"],
@@ -53,6 +66,7 @@ async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
             redis_url=SecretStr(redis_url),
             database_url=SecretStr(f"{dsn}?search_path={schema}"),
             streamcore_data_dir=tmp_path,
+            **overrides,
         )
         import asyncpg
 
@@ -63,7 +77,14 @@ async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as api:
-                yield Deployment(app, api, sim)
+                environ = {
+                    **env,
+                    "TWITCH_REDIRECT_URI": CALLBACK,
+                    "REDIS_URL": redis_url,
+                    "DATABASE_URL": f"{dsn}?search_path={schema}",
+                    "STREAMCORE_DATA_DIR": str(tmp_path),
+                }
+                yield Deployment(app, api, sim, environ)
 
 
 async def authorize(deployment: Deployment) -> None:
@@ -149,6 +170,7 @@ async def test_status_reports_every_part(deployment: Deployment) -> None:
     worker = next(w for w in status["workers"] if w["name"] == "alerts")
     assert {"name", "types", "handled", "failed", "dead_letters", "lag"} <= set(worker)
     assert "connected" in status["clients"]
+    assert {"stalls", "stalled_seconds", "longest_s", "last"} <= set(status["event_loop"])
     assert status["version"]
     text = json.dumps(status)
     assert "access_token" not in text and "refresh_token" not in text

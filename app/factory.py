@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.deps import find_services
+from app.outages import answer_outages_with_503
 from app.routes.dashboard import ASSETS_DIR as DASHBOARD_ASSETS
 from app.routes.dashboard import router as dashboard_router
 from app.routes.events import EVENTS_SOCKET_PATH, events_socket
@@ -140,6 +141,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = StreamCoreApp(title="StreamCore", version=VERSION, lifespan=lifespan)
     app.state.settings = settings
     app.add_middleware(OneLineStartupErrors)
+    answer_outages_with_503(app)
     # -- routes: every router lives in app/routes/ and reaches the parts through app/deps.py.
     app.include_router(events_router)
     app.mount("/static", StaticFiles(directory=_ROOT / "static"), name="static")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from core.settings import Settings
 from db_infrastructure.base import Store
-from db_infrastructure.errors import MigrationError, StoreError
+from db_infrastructure.errors import MigrationError, StoreError, StoreUnavailable
 
-__all__ = ["MigrationError", "Store", "StoreError", "create_store"]
+__all__ = ["MigrationError", "Store", "StoreError", "StoreUnavailable", "create_store"]
 
 
 def create_store(settings: Settings) -> Store:

@@ -2,18 +2,55 @@
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar
 
 import asyncpg
 
 from core.errors import BackendUnavailable
 from core.settings import redact_url
 from db_infrastructure.base import Store
-from db_infrastructure.errors import MigrationError
+from db_infrastructure.errors import MigrationError, StoreUnavailable
 from db_infrastructure.migrate import SCHEMA_VERSION_DDL, load_migrations
 
 #: Advisory lock id held while migrating, so concurrent start-ups apply each file once.
 _MIGRATION_LOCK = 0x5743_0001
+
+
+#: A database that stopped answering must not hang requests: a connection attempt and a
+#: statement each give up after these (the store's statements take milliseconds).
+CONNECT_TIMEOUT_S = 5.0
+COMMAND_TIMEOUT_S = 5.0
+#: What asyncpg raises when the server is gone, refusing, restarting or silent.
+_OUTAGES = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _outages_surface(
+    call: Callable[P, Coroutine[Any, Any, R]],
+) -> Callable[P, Coroutine[Any, Any, R]]:
+    """Turn a database outage into StoreUnavailable, which callers answer with 503 / 1013."""
+
+    @functools.wraps(call)
+    async def surfaced(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await call(*args, **kwargs)
+        except _OUTAGES as error:
+            raise StoreUnavailable(
+                f"PostgreSQL is unavailable ({type(error).__name__}: {error}); retry later"
+            ) from None
+
+    return surfaced
 
 
 class PostgresStore(Store):
@@ -37,7 +74,14 @@ class PostgresStore(Store):
             server_settings["search_path"] = self._schema
         try:
             self._pool = await asyncpg.create_pool(
-                self._dsn, min_size=1, max_size=5, timeout=5, server_settings=server_settings
+                self._dsn,
+                # No floor: asyncpg would keep reconnecting to restore it during an outage, with
+                # a traceback in the log each time. Released connections are still reused.
+                min_size=0,
+                max_size=5,
+                timeout=CONNECT_TIMEOUT_S,
+                command_timeout=COMMAND_TIMEOUT_S,
+                server_settings=server_settings,
             )
         except (OSError, asyncpg.PostgresError, TimeoutError) as error:
             raise BackendUnavailable(
@@ -75,6 +119,7 @@ class PostgresStore(Store):
             await self._pool.close()
             self._pool = None
 
+    @_outages_surface
     async def get(self, namespace: str, key: str) -> str | None:
         value = await self.pool.fetchval(
             "SELECT value FROM kv WHERE namespace = $1 AND key = $2 "
@@ -85,6 +130,7 @@ class PostgresStore(Store):
         )
         return None if value is None else str(value)
 
+    @_outages_surface
     async def put(self, namespace: str, key: str, value: str, ttl_s: float | None = None) -> None:
         now = time.time()
         await self.pool.execute(
@@ -99,6 +145,7 @@ class PostgresStore(Store):
             now,
         )
 
+    @_outages_surface
     async def take(self, namespace: str, key: str) -> str | None:
         row = await self.pool.fetchrow(
             "DELETE FROM kv WHERE namespace = $1 AND key = $2 RETURNING value, expires_at",
@@ -109,12 +156,14 @@ class PostgresStore(Store):
             return None
         return str(row["value"])
 
+    @_outages_surface
     async def delete(self, namespace: str, key: str) -> bool:
         status = await self.pool.execute(
             "DELETE FROM kv WHERE namespace = $1 AND key = $2", namespace, key
         )
         return status != "DELETE 0"
 
+    @_outages_surface
     async def items(self, namespace: str) -> dict[str, str]:
         now = time.time()
         await self.pool.execute(
@@ -125,5 +174,6 @@ class PostgresStore(Store):
         )
         return {str(row["key"]): str(row["value"]) for row in rows}
 
+    @_outages_surface
     async def schema_version(self) -> int:
         return int(await self.pool.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version"))

@@ -19,7 +19,8 @@ from pydantic import BaseModel, Field
 from app.access import ADMIN_COOKIE, AdminRequired, admin_token_matches, beyond_loopback
 from app.deps import DiscoveryDep, StoreDep, find_services
 from core.settings import Settings
-from events.constants import CLOSE_UNAUTHORIZED
+from db_infrastructure import StoreUnavailable
+from events.constants import CLOSE_TRY_AGAIN, CLOSE_UNAUTHORIZED
 from events.errors import ClientKeyError, EventsError, UnknownKey
 from events.filters import ALL_EVENTS
 from events.keys import ClientKeys, KeyRecord
@@ -102,7 +103,12 @@ async def events_socket(websocket: WebSocket) -> None:
     if key or settings.ws_require_auth or beyond_loopback(settings, websocket.scope):
         record = None if key else _dashboard_session(websocket, settings)
         if record is None:
-            record = await ClientKeys(services.store).verify(key)
+            try:
+                record = await ClientKeys(services.store).verify(key)
+            except StoreUnavailable as error:
+                logger.warning("Refused a keyed client: %s", error)
+                await refuse(websocket, CLOSE_TRY_AGAIN, "the key store is unavailable; retry")
+                return
         if record is None:
             why = "invalid or revoked key" if key else "a key is required: add ?key=<client key>"
             await refuse(websocket, CLOSE_UNAUTHORIZED, why)

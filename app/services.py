@@ -24,6 +24,7 @@ from core.tasks import TaskSupervisor
 from db_infrastructure import Store, create_store
 from events.broadcaster import Broadcaster
 from events.constants import CLOSE_RESTART
+from events.keys import ClientKeys
 from events.publisher import EventPublisher
 from tokens.constants import HTTP_TIMEOUT_S
 from tokens.helix import HelixClient
@@ -151,6 +152,9 @@ async def open_services(
             )
             tasks.spawn("events.broadcaster", broadcaster.run())
             tasks.spawn("events.raw", broadcaster.run_raw())
+            tasks.spawn(
+                "events.key_recheck", broadcaster.recheck_keys(ClientKeys(store).active_ids)
+            )
             tasks.spawn("events.retention", broadcaster.trim_retention())
             stack.callback(broadcaster.close_all, CLOSE_RESTART, "server restarting")
         # One HTTP client for every call to Twitch.

@@ -20,6 +20,11 @@ EVENTS_PATTERN = "events:*"
 #: from. Its entry id is the envelope's `id`, so ids are ordered across processes.
 EVENTS_LOG_STREAM = "eventlog"
 
+#: Pub/sub channel announcing a revoked client key (data: the key record's id), so every
+#: process closes that key's open connections at once. Missed notices (Redis restarting) are
+#: covered by each process re-checking its clients' keys every KEY_RECHECK_S.
+KEY_REVOKED_CHANNEL = "control:key-revoked"
+
 #: Set-if-absent key per EventSub message id; its TTL covers Twitch's 10-minute replay window.
 DEDUPE_KEY = "dedupe:eventsub:{message_id}"
 DEDUPE_TTL_S = 15 * 60

@@ -26,16 +26,20 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from bus import Bus, BusError
 from core.backoff import Backoff
-from core.constants import EVENTS_LOG_STREAM, EVENTS_PATTERN
+from core.constants import EVENTS_LOG_STREAM, EVENTS_PATTERN, KEY_REVOKED_CHANNEL
+from core.errors import StreamCoreError
 from core.metrics import observe_latency
 from events.clients import Client
 from events.constants import (
     BROADCAST_ERROR_PAUSE_S,
+    CLOSE_UNAUTHORIZED,
+    KEY_RECHECK_S,
     RETENTION_TRIM_INTERVAL_S,
     SUBSCRIPTION_QUEUE,
     TAIL_BLOCK_MS,
@@ -98,6 +102,31 @@ class Broadcaster:
 
     def connected_clients(self) -> int:
         return len(self._clients)
+
+    def close_key(self, key_id: str) -> int:
+        """Close every client connected with that (revoked) key; returns how many."""
+        closing = [client for client in self._clients if client.key_id == key_id]
+        for client in closing:
+            client.request_close(CLOSE_UNAUTHORIZED, "key revoked")
+        if closing:
+            logger.info("Closed %d client(s) of revoked key %s", len(closing), key_id)
+        return len(closing)
+
+    async def recheck_keys(self, active_ids: Callable[[], Awaitable[set[str]]]) -> None:
+        """Every KEY_RECHECK_S, close clients whose key is gone: the backstop for a revocation
+        notice that never arrived (Redis restarting, a revocation from another tool)."""
+        while True:
+            await asyncio.sleep(KEY_RECHECK_S)
+            keyed = {client.key_id for client in self._clients if client.key_id is not None}
+            if not keyed:
+                continue
+            try:
+                active = await active_ids()
+            except StreamCoreError as error:
+                logger.warning("Could not re-check client keys (%s); retrying later", error)
+                continue
+            for key_id in keyed - active:
+                self.close_key(key_id)
 
     def close_all(self, code: int, reason: str) -> None:
         """Ask every client to close (server restart, tests)."""
@@ -165,16 +194,19 @@ class Broadcaster:
                 self.fan_out(entry_to_outgoing(entry))
 
     async def run_raw(self) -> None:
-        """Wrap what other programs PUBLISH to `events:*` into the log (see the docstring)."""
+        """Wrap what other programs PUBLISH to `events:*` into the log (see the docstring),
+        and close the clients of a key revoked anywhere (KEY_REVOKED_CHANNEL)."""
         while True:
             try:
                 async with self._bus.psubscribe(
-                    EVENTS_PATTERN, maxsize=SUBSCRIPTION_QUEUE
+                    EVENTS_PATTERN, KEY_REVOKED_CHANNEL, maxsize=SUBSCRIPTION_QUEUE
                 ) as subscription:
                     while True:
                         message = await subscription.get()
                         self.stats.bus_dropped = subscription.dropped
-                        if not _is_envelope(message.data):
+                        if message.channel == KEY_REVOKED_CHANNEL:
+                            self.close_key(message.data)
+                        elif not _is_envelope(message.data):
                             name = message.channel.removeprefix(_CHANNEL_PREFIX)
                             await self._wrap_raw(name, message.data)
             except asyncio.CancelledError:

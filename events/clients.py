@@ -155,6 +155,7 @@ class Client:
         "delivered",
         "filter",
         "held",
+        "key_id",
         "label",
         "max_bytes",
         "max_messages",
@@ -179,6 +180,8 @@ class Client:
         self.max_messages = max_messages
         self.max_bytes = max_bytes
         self.label = label
+        #: The client key it connected with (None without one); a revocation closes it.
+        self.key_id: str | None = None
         self.on_too_slow = on_too_slow
         # Created on first use: most clients never queue, and an empty deque costs ~760 bytes.
         self.outbox: deque[Outgoing] | None = None

@@ -25,6 +25,10 @@ CLOSE_TIMEOUT_S = 10.0
 #: Poll interval while waiting for a socket to drain when the server gives no writable signal.
 DRAIN_POLL_S = 0.005
 
+#: How often each process re-reads the keys of its connected clients, closing those revoked
+#: while a revocation notice could not reach it (the notice itself closes them at once).
+KEY_RECHECK_S = 30.0
+
 #: How often the broadcaster trims the retention stream by age (XTRIM MINID).
 RETENTION_TRIM_INTERVAL_S = 10.0
 

@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import secrets
 from dataclasses import asdict, dataclass
 
+from bus import Bus, BusError
+from core.constants import KEY_REVOKED_CHANNEL
 from db_infrastructure.base import Store
 from events.constants import CLIENT_KEY_BYTES, CLIENT_KEY_PREFIX, CLIENT_KEYS_NAMESPACE
 from events.errors import ClientKeyError, KeyNameTaken, UnknownKey
 from events.filters import EventFilter
 from events.publisher import now_iso
+
+logger = logging.getLogger("streamcore.events")
 
 __all__ = ["ClientKeys", "KeyRecord", "hash_key"]
 
@@ -85,9 +90,26 @@ class ClientKeys:
                 return record
         raise UnknownKey(f"No client key named {name_or_id!r}; `streamcore keys list` shows them")
 
+    async def active_ids(self) -> set[str]:
+        return {record.id for record in await self.list()}
+
     async def verify(self, key: str | None) -> KeyRecord | None:
         """The record of a valid key, or None for a missing, unknown or revoked one."""
         if not key or len(key) > _MAX_KEY_LENGTH or not key.startswith(CLIENT_KEY_PREFIX):
             return None
         value = await self._store.get(CLIENT_KEYS_NAMESPACE, hash_key(key))
         return None if value is None else KeyRecord(**json.loads(value))
+
+
+async def revoke_everywhere(keys: ClientKeys, bus: Bus, name_or_id: str) -> KeyRecord:
+    """Revoke the key, then tell every StreamCore process (KEY_REVOKED_CHANNEL) to close its
+    connections now. The revocation stands even if the notice cannot be sent: each process
+    also re-checks its clients' keys (events.broadcaster.Broadcaster.recheck_keys)."""
+    record = await keys.revoke(name_or_id)
+    try:
+        await bus.publish(KEY_REVOKED_CHANNEL, record.id)
+    except BusError as error:
+        logger.warning(
+            "Key %s revoked; open connections close at the next re-check (%s)", record.name, error
+        )
+    return record

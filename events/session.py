@@ -51,8 +51,10 @@ async def serve_client(
     broadcaster: Broadcaster,
     bus: Bus,
     settings: Settings,
+    key_id: str | None = None,
 ) -> None:
-    """Serve one client whose access is settled; `scope` is what its key may receive."""
+    """Serve one client whose access is settled; `scope` is what its key (`key_id`) may
+    receive."""
     query = websocket.query_params
     try:
         requested = EventFilter.parse(query.get("events"))
@@ -83,6 +85,7 @@ async def serve_client(
         label=f"{peer.host}:{peer.port}" if peer else "client",
         replaying=since is not None,
     )
+    client.key_id = key_id
     broadcaster.add(client)
     reader = asyncio.create_task(_read_inbound(websocket, client, settings))
     code: int | None = None

@@ -17,13 +17,13 @@ from fastapi import APIRouter, HTTPException, WebSocket
 from pydantic import BaseModel, Field
 
 from app.access import ADMIN_COOKIE, AdminRequired, admin_token_matches, beyond_loopback
-from app.deps import DiscoveryDep, StoreDep, find_services
+from app.deps import BusDep, DiscoveryDep, StoreDep, find_services
 from core.settings import Settings
 from db_infrastructure import StoreUnavailable
 from events.constants import CLOSE_TRY_AGAIN, CLOSE_UNAUTHORIZED
 from events.errors import ClientKeyError, EventsError, UnknownKey
 from events.filters import ALL_EVENTS
-from events.keys import ClientKeys, KeyRecord
+from events.keys import ClientKeys, KeyRecord, revoke_everywhere
 from events.schema import event_schema
 from events.session import refuse, serve_client
 
@@ -64,9 +64,11 @@ async def create_key(body: KeyCreate, store: StoreDep, _: AdminRequired) -> dict
 
 
 @router.delete("/keys/{name_or_id}", summary="Revoke a client key")
-async def revoke_key(name_or_id: str, store: StoreDep, _: AdminRequired) -> dict[str, str]:
+async def revoke_key(
+    name_or_id: str, store: StoreDep, bus: BusDep, _: AdminRequired
+) -> dict[str, str]:
     try:
-        record = await ClientKeys(store).revoke(name_or_id)
+        record = await revoke_everywhere(ClientKeys(store), bus, name_or_id)
     except UnknownKey as error:
         raise HTTPException(404, str(error)) from None
     return record.public()
@@ -100,6 +102,7 @@ async def events_socket(websocket: WebSocket) -> None:
     settings = services.settings
     key = websocket.query_params.get("key")
     scope = ALL_EVENTS
+    key_id: str | None = None
     if key or settings.ws_require_auth or beyond_loopback(settings, websocket.scope):
         record = None if key else _dashboard_session(websocket, settings)
         if record is None:
@@ -114,8 +117,14 @@ async def events_socket(websocket: WebSocket) -> None:
             await refuse(websocket, CLOSE_UNAUTHORIZED, why)
             return
         scope = record.scope
+        key_id = None if record is DASHBOARD_RECORD else record.id
     await serve_client(
-        websocket, scope=scope, broadcaster=broadcaster, bus=services.bus, settings=settings
+        websocket,
+        scope=scope,
+        broadcaster=broadcaster,
+        bus=services.bus,
+        settings=settings,
+        key_id=key_id,
     )
 
 

@@ -73,12 +73,14 @@ async def _list() -> int:
 
 
 async def _revoke(name_or_id: str) -> int:
-    keys, store = await _with_keys()
-    try:
-        record = await keys.revoke(name_or_id)
-    finally:
-        await store.close()
+    from app.services import open_backends
+    from core.settings import load_settings
+    from events.keys import revoke_everywhere
+
+    async with open_backends(load_settings()) as (bus, store):
+        record = await revoke_everywhere(ClientKeys(store), bus, name_or_id)
     print(
-        f"Revoked key {record.name!r} (id {record.id}); clients using it are refused from now on."
+        f"Revoked key {record.name!r} (id {record.id}); its open connections are closed and "
+        "new ones refused."
     )
     return 0

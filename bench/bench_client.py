@@ -4,6 +4,10 @@ Each client does the handshake by hand, answers pings, reads unmasked text frame
 sequence number and send time out of the payload without a full JSON parse (the client process
 shares the 2 cores with the server, so its cost must stay small). A "slow" client reads at a
 capped byte rate.
+
+Like a browser, each client offers permessage-deflate (`offer_deflate`), since whether a server
+accepts it changes its memory per client several times over; `stats.deflate` says whether it
+did, and compressed frames (RSV1) are inflated before they are read.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ import os
 import socket
 import struct
 import time
+import zlib
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -26,13 +32,22 @@ class ClientStats:
     close_code: int | None = None
     last_at: float = 0.0
     closed: bool = False
+    deflate: bool = False
 
 
 class BenchClient(asyncio.Protocol):
     def __init__(
-        self, path: str, port: int, slow_rate: float | None, ready: asyncio.Future
+        self,
+        path: str,
+        port: int,
+        slow_rate: float | None,
+        ready: asyncio.Future,
+        offer_deflate: bool = True,
     ) -> None:
         self.path = path
+        self.offer_deflate = offer_deflate
+        self.inflater: Any = None
+        self.reset_inflater = False
         self.port = port
         self.slow_rate = slow_rate  # bytes per second, or None
         self.ready = ready
@@ -46,10 +61,16 @@ class BenchClient(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is no asyncio.Transport
         key = base64.b64encode(os.urandom(16)).decode()
+        # What Chrome and Firefox send: the extension with client_max_window_bits.
+        offer = (
+            "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+            if self.offer_deflate
+            else ""
+        )
         transport.write(
             f"GET {self.path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\nUpgrade: websocket\r\n"
             f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+            f"Sec-WebSocket-Version: 13\r\n{offer}\r\n".encode()
         )
 
     def data_received(self, data: bytes) -> None:
@@ -61,6 +82,9 @@ class BenchClient(asyncio.Protocol):
             head = bytes(self.buffer[:end])
             del self.buffer[: end + 4]
             self.handshaken = True
+            lowered = head.lower()
+            self.stats.deflate = b"permessage-deflate" in lowered
+            self.reset_inflater = b"server_no_context_takeover" in lowered
             if not self.ready.done():
                 if head.startswith(b"HTTP/1.1 101"):
                     self.ready.set_result(True)
@@ -107,6 +131,8 @@ class BenchClient(asyncio.Protocol):
             if len(buffer) < end:
                 break
             payload = bytes(buffer[position + header : end])
+            if buffer[position] & 0x40:  # RSV1: a compressed message (permessage-deflate)
+                payload = self._inflate(payload)
             position = end
             if opcode == 0x1:
                 n_at = payload.find(b'"n":')
@@ -129,6 +155,11 @@ class BenchClient(asyncio.Protocol):
                 self._send(0x8, payload[:2])
         del buffer[:position]
 
+    def _inflate(self, payload: bytes) -> bytes:
+        if self.inflater is None or self.reset_inflater:
+            self.inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        return bytes(self.inflater.decompress(payload + b"\x00\x00\xff\xff"))
+
     def _send(self, opcode: int, payload: bytes) -> None:
         if self.transport is None or self.transport.is_closing():
             return
@@ -142,7 +173,9 @@ class BenchClient(asyncio.Protocol):
             self.ready.set_exception(ConnectionError("closed during handshake"))
 
 
-async def open_client(port: int, path: str, slow_rate: float | None = None) -> BenchClient:
+async def open_client(
+    port: int, path: str, slow_rate: float | None = None, offer_deflate: bool = True
+) -> BenchClient:
     loop = asyncio.get_running_loop()
     ready: asyncio.Future[bool] = loop.create_future()
     sock = socket.socket()
@@ -151,7 +184,7 @@ async def open_client(port: int, path: str, slow_rate: float | None = None) -> B
     sock.setblocking(False)
     await loop.sock_connect(sock, ("127.0.0.1", port))
     _, protocol = await loop.create_connection(
-        lambda: BenchClient(path, port, slow_rate, ready), sock=sock
+        lambda: BenchClient(path, port, slow_rate, ready, offer_deflate), sock=sock
     )
     await asyncio.wait_for(ready, 20)
     return protocol

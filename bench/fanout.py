@@ -4,11 +4,14 @@
     uv run python bench/fanout.py --mode full       # about 5 minutes (the issue's targets)
 
 Everything runs on loopback: a private redis-server on a free port (or --redis-url), each server
-under test as its own process, the WebSocket clients in another process (bench/bench_client.py),
-and the publisher here. Per scenario and server it reports deliveries/s, p50/p99 latency
-(publish -> client receive), lost and out-of-order events (reading clients only), server CPU time
-per delivery, server RSS (idle, per connected client, growth during the run) and, for slow
-clients, how they were disconnected. Then ratios against the baselines and the targets.
+under test as its own process (StreamCore as `streamcore run` serves it), the WebSocket clients
+in another process (bench/bench_client.py), and the publisher here. The clients offer
+permessage-deflate as browsers do (--no-deflate-offer: they do not); the `pmd` column says
+whether a server accepted it. --ws-compression runs StreamCore with WS_COMPRESSION=true.
+Per scenario and server it reports deliveries/s, p50/p99 latency (publish -> client receive),
+lost and out-of-order events (reading clients only), server CPU time per delivery, server RSS
+(idle, per connected client, growth during the run) and, for slow clients, how they were
+disconnected. Then ratios against the baselines and the targets.
 """
 
 from __future__ import annotations
@@ -89,13 +92,18 @@ def wait_port(port: int, timeout: float = 30) -> None:
     raise RuntimeError(f"nothing listens on port {port} after {timeout}s")
 
 
-def start_server(target: str, port: int, redis_url: str, workdir: str) -> subprocess.Popen[bytes]:
+def start_server(
+    target: str, port: int, redis_url: str, workdir: str, ws_compression: bool = False
+) -> subprocess.Popen[bytes]:
     env = {**os.environ, "BENCH_REDIS_URL": redis_url, "PYTHONPATH": str(ROOT)}
     uvicorn = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port)]
     uvicorn += ["--log-level", "warning", "--no-access-log"]
     if target == "streamcore":
         env.update(REDIS_URL=redis_url, STREAMCORE_DATA_DIR=workdir, STREAMCORE_LOG_LEVEL="WARNING")
-        command = [*uvicorn, "main:app"]
+        env.update(WS_COMPRESSION=str(ws_compression).lower())
+        # The shipped entry point (Dockerfile, systemd), with the uvicorn options it sets.
+        command = [sys.executable, "-m", "cli.main", "run", "--host", "127.0.0.1"]
+        command += ["--port", str(port)]
     elif target == "naive":
         command = [*uvicorn, "bench.baselines.naive_fastapi:app"]
     else:
@@ -137,7 +145,9 @@ class RssSampler(threading.Thread):
 # -- client process ----------------------------------------------------------------------------
 
 
-def client_process(port: int, normal: int, slow: int, slow_rate: float, pipe: Any) -> None:
+def client_process(
+    port: int, normal: int, slow: int, slow_rate: float, offer: bool, pipe: Any
+) -> None:
     raise_fd_limit()
     try:
         import uvloop
@@ -145,15 +155,18 @@ def client_process(port: int, normal: int, slow: int, slow_rate: float, pipe: An
         uvloop.install()
     except ImportError:
         pass
-    asyncio.run(_clients(port, normal, slow, slow_rate, pipe))
+    asyncio.run(_clients(port, normal, slow, slow_rate, offer, pipe))
 
 
-async def _clients(port: int, normal: int, slow: int, slow_rate: float, pipe: Any) -> None:
+async def _clients(
+    port: int, normal: int, slow: int, slow_rate: float, offer: bool, pipe: Any
+) -> None:
     readers = []
     for start in range(0, normal, 100):
-        batch = [open_client(port, "/ws/events") for _ in range(min(100, normal - start))]
+        count = min(100, normal - start)
+        batch = [open_client(port, "/ws/events", offer_deflate=offer) for _ in range(count)]
         readers += await asyncio.gather(*batch)
-    slowpokes = [await open_client(port, "/ws/events", slow_rate) for _ in range(slow)]
+    slowpokes = [await open_client(port, "/ws/events", slow_rate, offer) for _ in range(slow)]
     pipe.send("ready")
     loop = asyncio.get_running_loop()
     expected = await loop.run_in_executor(None, pipe.recv)
@@ -180,6 +193,7 @@ async def _clients(port: int, normal: int, slow: int, slow_rate: float, pipe: An
             "slow_received": sum(c.stats.received for c in slowpokes),
             "slow_closed": sum(c.stats.closed for c in slowpokes),
             "slow_codes": sorted({str(c.stats.close_code) for c in slowpokes if c.stats.closed}),
+            "deflate": sum(c.stats.deflate for c in (*readers, *slowpokes)),
         }
     )
     for client in (*readers, *slowpokes):
@@ -211,9 +225,11 @@ async def publish(redis_url: str, scenario: Scenario) -> float:
     return first_publish
 
 
-def run_one(scenario: Scenario, target: str, redis_url: str, workdir: str) -> dict[str, Any]:
+def run_one(
+    scenario: Scenario, target: str, redis_url: str, workdir: str, options: argparse.Namespace
+) -> dict[str, Any]:
     port = free_port()
-    server = start_server(target, port, redis_url, workdir)
+    server = start_server(target, port, redis_url, workdir, options.ws_compression)
     try:
         rss_idle = rss_bytes(server.pid)
         context = multiprocessing.get_context("spawn")
@@ -221,7 +237,8 @@ def run_one(scenario: Scenario, target: str, redis_url: str, workdir: str) -> di
         normal = scenario.clients - scenario.slow
         slow_rate = scenario.payload * scenario.rate / 10  # a tenth of the stream's byte rate
         clients = context.Process(
-            target=client_process, args=(port, normal, scenario.slow, slow_rate, child)
+            target=client_process,
+            args=(port, normal, scenario.slow, slow_rate, not options.no_deflate_offer, child),
         )
         clients.start()
         if not parent.poll(120) or parent.recv() != "ready":
@@ -274,7 +291,7 @@ def show(scenario: Scenario, rows: list[dict[str, Any]]) -> None:
     )
     print(
         f"{'server':<11}{'deliv/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'lost':>7}{'ooo':>6}"
-        f"{'cpu us/d':>10}{'idle MB':>9}{'KB/cli':>8}{'grow MB':>9}  slow clients"
+        f"{'cpu us/d':>10}{'idle MB':>9}{'KB/cli':>8}{'grow MB':>9}{'pmd':>5}  slow clients"
     )
     for row in rows:
         slow = (
@@ -286,7 +303,8 @@ def show(scenario: Scenario, rows: list[dict[str, Any]]) -> None:
             f"{row['target']:<11}{row['deliveries_per_s']:>10.0f}{row['p50'] * 1e3:>9.2f}"
             f"{row['p99'] * 1e3:>9.2f}{row['lost']:>7}{row['out_of_order']:>6}"
             f"{row['cpu_us_per_delivery']:>10.2f}{row['rss_idle_mb']:>9.1f}"
-            f"{row['rss_per_client_kb']:>8.1f}{row['rss_growth_mb']:>9.1f}  {slow}"
+            f"{row['rss_per_client_kb']:>8.1f}{row['rss_growth_mb']:>9.1f}"
+            f"{'yes' if row['deflate'] else 'no':>5}  {slow}"
         )
     ours = next((r for r in rows if r["target"] == "streamcore"), None)
     for row in rows:
@@ -352,6 +370,8 @@ def main() -> int:
     parser.add_argument("--targets", default=",".join(TARGETS))
     parser.add_argument("--only", default="", help="comma-separated scenario names")
     parser.add_argument("--redis-url", help="use this Redis instead of a private redis-server")
+    parser.add_argument("--no-deflate-offer", action="store_true", help="offer no compression")
+    parser.add_argument("--ws-compression", action="store_true", help="StreamCore accepts it")
     args = parser.parse_args()
     raise_fd_limit()
     wanted = set(args.targets.split(","))
@@ -388,7 +408,7 @@ def main() -> int:
                 if only and scenario.name not in only:
                     continue
                 rows = [
-                    run_one(scenario, target, redis_url, workdir)
+                    run_one(scenario, target, redis_url, workdir, args)
                     for target in scenario.targets
                     if target in wanted
                 ]

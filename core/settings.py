@@ -91,6 +91,13 @@ class Settings(BaseSettings):
     #: Redis connections per process; a call waits for a free one instead of failing.
     redis_max_connections: int = Field(default=100, ge=8, le=10_000)
 
+    # -- input limits: what WS /ws/events clients may negotiate (read by `streamcore run`,
+    # cli/commands/run.py; other entry points follow their server's own options, see README)
+    #: permessage-deflate for clients that offer it (every browser does). Off by default: an
+    #: idle client then costs ~3x the memory (two zlib contexts) while our small JSON frames,
+    #: written pre-framed to every client, gain little.
+    ws_compression: bool = False
+
     # -- EventSub gateway (gateway/service.py): None means Twitch's default keepalive (10 s)
     eventsub_keepalive_timeout_s: int | None = Field(default=None, ge=10, le=600)
     eventsub_max_frame_bytes: int = Field(default=1_048_576, ge=65_536, le=67_108_864)

@@ -3,14 +3,17 @@
 Clients of `/ws/events` mostly only listen. They may send `{"op": "ping"}` (answered with a
 `system.pong` frame) and nothing else we act on. The rules exist so one misbehaving client costs
 us nothing: a frame over `max_bytes`, more frames than the token bucket allows (`rate` per
-second, bursts of `burst`), a binary frame or text that is not a JSON object closes that client
-with 1008 and a reason. Pure logic; the socket layer feeds it frames and a clock.
+second, bursts of `burst`), a binary frame, text that is not a JSON object, or JSON nested
+deeper than `max_depth` closes that client with 1008 and a reason. Every way a frame can be bad
+ends in a `Verdict`, never an exception: the reader that calls `check` must outlive any input.
+Pure logic; the socket layer feeds it frames and a clock.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
+
+from core.jsonlimits import MAX_JSON_DEPTH, JsonTooDeep, loads_limited
 
 __all__ = ["InboundPolicy", "Verdict"]
 
@@ -29,10 +32,18 @@ _OK = Verdict()
 class InboundPolicy:
     """Checks each inbound frame: size, rate (token bucket), and shape."""
 
-    def __init__(self, max_bytes: int, rate: float, burst: int, now: float) -> None:
+    def __init__(
+        self,
+        max_bytes: int,
+        rate: float,
+        burst: int,
+        now: float,
+        max_depth: int = MAX_JSON_DEPTH,
+    ) -> None:
         self.max_bytes = max_bytes
         self.rate = rate
         self.burst = burst
+        self.max_depth = max_depth
         self._tokens = float(burst)
         self._updated = now
 
@@ -48,7 +59,11 @@ class InboundPolicy:
         if text is None:
             return Verdict(close_reason="binary frames are not accepted; send JSON text")
         try:
-            message = json.loads(text)
+            message = loads_limited(text, self.max_depth)
+        except JsonTooDeep:
+            # json.loads would raise RecursionError on this, killing the reader silently.
+            reason = f'frame nested more than {self.max_depth} levels deep; send {{"op": "ping"}}'
+            return Verdict(close_reason=reason)
         except ValueError:
             return Verdict(close_reason='frames must be JSON, e.g. {"op": "ping"}')
         if not isinstance(message, dict):

@@ -30,6 +30,7 @@ from events.publisher import envelope_text, now_iso
 
 __all__ = [
     "REPLAY_TRUNCATED",
+    "STREAM_ID_PART_MAX",
     "LiveHold",
     "ReplayPlan",
     "entry_to_outgoing",
@@ -39,17 +40,29 @@ __all__ = [
 ]
 
 REPLAY_TRUNCATED = "system.replay_truncated"
-_STREAM_ID = re.compile(r"^\d{1,20}(-\d{1,20})?$")
+#: ASCII digits only (`\d` would also take other scripts' digits), nothing after the id.
+_STREAM_ID = re.compile(r"[0-9]{1,20}(-[0-9]{1,20})?")
+#: Both parts of a Redis stream id are unsigned 64-bit numbers; Redis refuses anything larger
+#: with an error that would otherwise reach the client's handler uncaught.
+STREAM_ID_PART_MAX = 2**64 - 1
 
 
 def parse_since(text: str) -> tuple[int, int]:
     """`"1700000000000-3"` -> (1700000000000, 3); InvalidSinceId for anything else."""
-    if not _STREAM_ID.match(text):
+    if not _STREAM_ID.fullmatch(text):
         raise InvalidSinceId(
             f"Invalid since id {text[:40]!r}: pass the `id` of the last event you received, "
             "e.g. since=1700000000000-0"
         )
-    return parse_stream_id(text)
+    since = parse_stream_id(text)
+    if max(since) > STREAM_ID_PART_MAX:
+        raise InvalidSinceId(
+            f"Invalid since id {text[:40]!r}: each part must be at most {STREAM_ID_PART_MAX}"
+        )
+    if since == (STREAM_ID_PART_MAX, STREAM_ID_PART_MAX):
+        # The largest id: nothing can follow it, and Redis refuses it as an exclusive start.
+        raise InvalidSinceId(f"Invalid since id {text[:40]!r}: no event can come after it")
+    return since
 
 
 def entry_to_outgoing(entry: StreamEntry) -> Outgoing:

@@ -4,19 +4,28 @@
 the five message types and their fields are in
 https://dev.twitch.tv/docs/eventsub/websocket-reference/ ); everything after it sees these
 dataclasses. Pure: no I/O.
+
+What comes off the socket is checked before anything trusts it: JSON nesting is bounded
+(`EVENTSUB_MAX_JSON_DEPTH`, so a crafted frame cannot exhaust the parser's recursion), and a
+notification's subscription type must look like an EventSub type name, because it becomes a
+bus key (`eventsub:{type}`) and a metrics label. A frame that fails is a MalformedFrame: the
+gateway logs it once and skips it, and the session goes on.
 """
 
 from __future__ import annotations
 
-import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from core.constants import MAX_MESSAGE_AGE_S
+from core.jsonlimits import EVENTSUB_MAX_JSON_DEPTH, JsonTooDeep, loads_limited
 from gateway.errors import MalformedFrame
 
 __all__ = [
+    "MAX_CLOCK_SKEW_S",
+    "MAX_SUBSCRIPTION_TYPE_CHARS",
     "Keepalive",
     "Message",
     "Notification",
@@ -24,10 +33,28 @@ __all__ = [
     "Revocation",
     "UnknownMessage",
     "Welcome",
+    "is_from_the_future",
     "is_stale",
+    "is_subscription_type",
     "parse_frame",
     "parse_timestamp",
 ]
+
+#: How far in the future a message's timestamp may be. Twitch stamps a message when it sends
+#: it, so a later time means our clock is behind or the message is forged. Refusing it keeps
+#: the replay guard whole: a message dated an hour ahead would pass the 10-minute age check
+#: for 70 minutes, outliving its de-duplication key (15 minutes), so a replay of it would be
+#: handled twice. 60 s tolerates a drifting clock, and 10 min + 60 s stays under the key's TTL.
+MAX_CLOCK_SKEW_S = 60.0
+
+#: EventSub type names are lowercase words joined by dots (`channel.chat.message`,
+#: `channel.channel_points_custom_reward_redemption.add`, 51 characters, the longest today).
+#: The type becomes the bus key `eventsub:{type}` and a metrics label, so anything else,
+#: or longer than MAX_SUBSCRIPTION_TYPE_CHARS, is refused as malformed.
+_SUBSCRIPTION_TYPE = re.compile(r"[a-z0-9_]+(\.[a-z0-9_]+)+")
+MAX_SUBSCRIPTION_TYPE_CHARS = 100
+#: A revocation's status: one lowercase word such as `authorization_revoked`.
+_STATUS = re.compile(r"[a-z0-9_]{1,64}")
 
 # -- typed messages (our types; the wire shape is read only in parse_frame) ----------------------
 
@@ -78,7 +105,12 @@ class Revocation:
 
     @property
     def status(self) -> str:
-        return str(self.subscription.get("status") or "unknown")
+        """Twitch's reason (`authorization_revoked`, ...); it keys a counter, so anything
+        that is not such a short word reads `unknown`."""
+        status = self.subscription.get("status")
+        if isinstance(status, str) and _STATUS.fullmatch(status):
+            return status
+        return "unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,10 +130,28 @@ def _str(mapping: dict[str, Any], key: str, where: str) -> str:
     return value
 
 
+def is_subscription_type(name: str) -> bool:
+    """True for a plausible EventSub type name (see `_SUBSCRIPTION_TYPE`)."""
+    return len(name) <= MAX_SUBSCRIPTION_TYPE_CHARS and bool(_SUBSCRIPTION_TYPE.fullmatch(name))
+
+
+def _subscription_type(metadata: dict[str, Any]) -> str:
+    name = _str(metadata, "subscription_type", "metadata")
+    if not is_subscription_type(name):
+        raise MalformedFrame(
+            f"metadata.subscription_type {name[:40]!r} ({len(name)} characters) is not an "
+            "EventSub type name (lowercase words joined by dots, at most "
+            f"{MAX_SUBSCRIPTION_TYPE_CHARS} characters)"
+        )
+    return name
+
+
 def parse_frame(text: str | bytes) -> Message:
     """One EventSub frame -> a typed message; MalformedFrame when it is not one."""
     try:
-        frame = json.loads(text)
+        frame = loads_limited(text, EVENTSUB_MAX_JSON_DEPTH)
+    except JsonTooDeep as error:
+        raise MalformedFrame(f"{error}; frame length {len(text)}") from None
     except (ValueError, UnicodeDecodeError) as error:
         raise MalformedFrame(f"not JSON ({error})") from None
     if not isinstance(frame, dict):
@@ -118,7 +168,7 @@ def parse_frame(text: str | bytes) -> Message:
         return Notification(
             message_id,
             timestamp,
-            _str(metadata, "subscription_type", "metadata"),
+            _subscription_type(metadata),
             _str(metadata, "subscription_version", "metadata"),
             payload,
         )
@@ -164,3 +214,12 @@ def is_stale(timestamp: str, wall_now: float, max_age_s: float = MAX_MESSAGE_AGE
     """
     sent_at = parse_timestamp(timestamp)
     return sent_at is None or wall_now - sent_at > max_age_s
+
+
+def is_from_the_future(
+    timestamp: str, wall_now: float, max_skew_s: float = MAX_CLOCK_SKEW_S
+) -> bool:
+    """True when a message claims to be sent more than `max_skew_s` after `wall_now`
+    (an unparseable timestamp is for `is_stale` to refuse)."""
+    sent_at = parse_timestamp(timestamp)
+    return sent_at is not None and sent_at - wall_now > max_skew_s

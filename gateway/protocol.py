@@ -29,6 +29,7 @@ from typing import Any, Literal
 from core.constants import MAX_MESSAGE_AGE_S
 from gateway.errors import MalformedFrame
 from gateway.messages import (
+    MAX_CLOCK_SKEW_S,
     Keepalive,
     Message,
     Notification,
@@ -36,6 +37,7 @@ from gateway.messages import (
     Revocation,
     UnknownMessage,
     Welcome,
+    is_from_the_future,
     is_stale,
     parse_frame,
     parse_timestamp,
@@ -61,6 +63,7 @@ __all__ = [
     "Welcome",
     "Welcomed",
     "classify_close",
+    "is_from_the_future",
     "is_stale",
     "parse_frame",
     "parse_timestamp",
@@ -184,17 +187,30 @@ class Revoked:
 
 @dataclass(frozen=True, slots=True)
 class Drop:
-    """A message we do not hand off: `why` is stale, malformed or unknown."""
+    """A message we do not hand off: `why` is stale, future (timestamped ahead of our clock
+    beyond the allowed skew), malformed or unknown."""
 
-    why: Literal["stale", "malformed", "unknown"]
+    why: Literal["stale", "future", "malformed", "unknown"]
     subscription_type: str
     detail: str
+
+    @property
+    def label(self) -> str:
+        """The counter (and metrics) label: the subscription type of a notification, which
+        `parse_frame` validated (a short EventSub type name), else the fixed `why`. Never
+        free text from the frame, so the labels stay few and short."""
+        return self.subscription_type or self.why
 
 
 Action = Deliver | Subscribe | Welcomed | OpenSuccessor | CloseSocket | Restart | Revoked | Drop
 
 
 # -- the session state machine -------------------------------------------------------------------
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    """Frame text for a log line: only its start, however long the frame made it."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 @dataclass
@@ -212,6 +228,7 @@ class GatewayProtocol:
     keepalive_margin_s: float = DEFAULT_KEEPALIVE_MARGIN_S
     welcome_timeout_s: float = DEFAULT_WELCOME_TIMEOUT_S
     max_message_age_s: float = MAX_MESSAGE_AGE_S
+    max_clock_skew_s: float = MAX_CLOCK_SKEW_S
     #: Twitch's default keepalive timeout (10 s), used when the welcome does not give one:
     #: https://dev.twitch.tv/docs/eventsub/handling-websocket-events/#welcome-message
     keepalive_timeout_s: int = 10
@@ -269,7 +286,13 @@ class GatewayProtocol:
             return [Drop("malformed", "", str(error))]
         if isinstance(message, Notification):
             if is_stale(message.timestamp, wall_now, self.max_message_age_s):
-                return [Drop("stale", message.subscription_type, message.message_id)]
+                return [Drop("stale", message.subscription_type, _clip(message.message_id))]
+            if is_from_the_future(message.timestamp, wall_now, self.max_clock_skew_s):
+                detail = (
+                    f"{_clip(message.message_id)} (timestamp {message.timestamp}, more than "
+                    f"{self.max_clock_skew_s:g} s ahead of this clock)"
+                )
+                return [Drop("future", message.subscription_type, detail)]
             return [Deliver(message)]
         if isinstance(message, Keepalive):
             return []
@@ -283,7 +306,7 @@ class GatewayProtocol:
             return [OpenSuccessor(message.reconnect_url)]
         if isinstance(message, Revocation):
             return [Revoked(message.subscription, message.status)]
-        return [Drop("unknown", "", message.message_type)]
+        return [Drop("unknown", "", _clip(message.message_type))]
 
     def _welcome(self, sock: _Socket, message: Welcome, wall_now: float) -> list[Action]:
         if sock.session_id is not None:

@@ -370,14 +370,17 @@ class Gateway:
         pending.clear()
 
     def _drop(self, action: Drop) -> None:
-        self.dropped[action.subscription_type or action.why] += 1
+        self.dropped[action.label] += 1  # a validated type or a fixed reason: bounded labels
         if action.why == "unknown":
             logger.info("Ignoring EventSub message of unknown type %r", action.detail)
-        elif action.why == "stale":
+        elif action.why in ("stale", "future"):
             logger.warning(
-                "Dropped %s message %s: older than 10 minutes (a replay)",
+                "Dropped %s message %s: %s",
                 action.subscription_type,
                 action.detail,
+                "older than 10 minutes (a replay)"
+                if action.why == "stale"
+                else "from the future (set this machine's clock right, or it is forged)",
             )
         else:
             logger.warning("Skipped a malformed EventSub frame: %s", action.detail)

@@ -89,6 +89,27 @@ def test_since_accepts_full_and_bare_ids() -> None:
     assert parse_since("0") == (0, 0)
 
 
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "99999999999999999999-0",  # 20 digits, beyond Redis' unsigned 64-bit parts
+        "18446744073709551616-0",  # 2**64
+        "0-18446744073709551616",
+        "18446744073709551615-18446744073709551615",  # the last id: nothing comes after it
+        "\uff11\uff12\uff13-0",  # fullwidth digits: int() reads them, but no id looks so
+        "123\n",  # a trailing newline slipped past the `$` of the old pattern
+    ],
+)
+def test_since_refuses_what_is_not_a_redis_stream_id(bad: str) -> None:
+    with pytest.raises(InvalidSinceId, match="since"):
+        parse_since(bad)
+
+
+def test_since_accepts_the_largest_ids_redis_can_read_after() -> None:
+    assert parse_since("18446744073709551615") == (2**64 - 1, 0)
+    assert parse_since("18446744073709551615-18446744073709551614") == (2**64 - 1, 2**64 - 2)
+
+
 def test_inbound_policy_answers_ping_and_closes_on_size_rate_and_garbage() -> None:
     policy = InboundPolicy(max_bytes=100, rate=1, burst=2, now=0)
     assert policy.check('{"op": "ping"}', None, now=0).reply == "pong"
@@ -99,6 +120,23 @@ def test_inbound_policy_answers_ping_and_closes_on_size_rate_and_garbage() -> No
     assert "JSON" in (policy.check("nope", None, now=20).close_reason or "")
     assert "objects" in (policy.check("[1]", None, now=30).close_reason or "")
     assert "binary" in (policy.check(None, b"\x00", now=40).close_reason or "")
+
+
+def test_inbound_policy_closes_on_deeply_nested_json_instead_of_raising() -> None:
+    # 4000 bytes, under the size limit: json.loads raised RecursionError here, which killed
+    # the connection's reader without a word.
+    policy = InboundPolicy(max_bytes=4096, rate=5, burst=20, now=0)
+    reason = policy.check("[" * 4000, None, now=0).close_reason
+    assert reason is not None and "nested more than 64 levels" in reason
+    assert "nested" in (policy.check('{"a":' * 65 + "1" + "}" * 65, None, now=1).close_reason or "")
+    # At the limit it is judged like any other frame.
+    ping = '{"op": "ping", "x": ' + "[" * 63 + "]" * 63 + "}"
+    assert policy.check(ping, None, now=2).reply == "pong"
+    brackets = "[" * 64 + "]" * 64
+    assert "objects" in (policy.check(brackets, None, now=3).close_reason or "")
+    assert "nested" in (
+        InboundPolicy(4096, 5, 20, 0, max_depth=2).check(ping, None, 0).close_reason or ""
+    )
 
 
 @pytest.mark.parametrize("size", [5, 125, 126, 65_535, 65_536, 70_000])

@@ -194,3 +194,103 @@ def test_frames_from_forgotten_sockets_are_ignored() -> None:
     protocol = connected()
     assert protocol.receive(9, notification(), 1.0, NOW_WALL) == []
     assert protocol.socket_closed(9, 4000) == []
+
+
+# -- hostile frames: each is skipped with a reason and the session goes on (issue "Hardening") --
+
+
+def _typed_notification(subscription_type: str) -> str:
+    payload = {"subscription": {"id": "sub1", "type": subscription_type, "version": "1"},
+               "event": {}}  # fmt: skip
+    return frame("notification", payload, subscription_type=subscription_type,
+                 subscription_version="1")  # fmt: skip
+
+
+def _deliverable(protocol: GatewayProtocol, message_id: str) -> bool:
+    actions = protocol.receive(1, notification(message_id), 2.0, NOW_WALL)
+    return [type(a) for a in actions] == [Deliver] and protocol.state == "connected"
+
+
+@pytest.mark.parametrize("closed", [True, False], ids=["balanced", "unterminated"])
+def test_deeply_nested_frame_is_dropped_and_the_session_stays_usable(closed: bool) -> None:
+    depth = 200_000  # a 400 KB frame; json.loads alone raises RecursionError on it
+    nested = "[" * depth + ("]" * depth if closed else "")
+    text = frame("notification", {"subscription": {}, "event": {}}).replace(
+        '"event": {}', f'"event": {nested}'
+    )
+    protocol = connected()
+    [drop] = protocol.receive(1, text, 1.0, NOW_WALL)
+    assert isinstance(drop, Drop) and drop.why == "malformed" and drop.label == "malformed"
+    assert "nested" in drop.detail and len(drop.detail) < 200
+    assert protocol.last_message_at == 1.0  # it still counts as a sign of life
+    assert _deliverable(protocol, "after-the-deep-one")
+
+
+def test_nesting_as_deep_as_real_payloads_is_delivered() -> None:
+    text = notification().replace('{"user_name": "a"}', '{"a": ' * 20 + "1" + "}" * 20)
+    [action] = connected().receive(1, text, 1.0, NOW_WALL)
+    assert isinstance(action, Deliver)
+
+
+def test_notification_from_the_future_is_dropped_like_a_stale_one() -> None:
+    protocol = connected()
+    ahead = "2023-11-14T22:15:30Z"  # NOW_WALL + 130 s: beyond the 60 s allowed for clock skew
+    [drop] = protocol.receive(1, notification("f1", ahead), 1.0, NOW_WALL)
+    assert isinstance(drop, Drop) and (drop.why, drop.subscription_type) == (
+        "future",
+        "channel.follow",
+    )
+    assert "f1" in drop.detail and ahead in drop.detail
+    # Within the allowance (30 s ahead) a clock a little behind Twitch's loses nothing.
+    [deliver] = protocol.receive(1, notification("f2", "2023-11-14T22:13:50Z"), 1.0, NOW_WALL)
+    assert isinstance(deliver, Deliver)
+    assert _deliverable(protocol, "after-the-future-one")
+
+
+@pytest.mark.parametrize(
+    "subscription_type",
+    [
+        "x" * 100_000,
+        "a." + "b" * 99,  # 101 characters
+        "Channel.Follow",
+        "channel",
+        "channel..follow",
+        ".channel.follow",
+        "channel.follow\n",
+        "channel.follow:x",
+        "eventsub:{type}",
+        "channel follow.x",
+    ],
+)
+def test_implausible_subscription_type_is_malformed_never_a_key(subscription_type: str) -> None:
+    protocol = connected()
+    [drop] = protocol.receive(1, _typed_notification(subscription_type), 1.0, NOW_WALL)
+    assert isinstance(drop, Drop) and drop.why == "malformed"
+    assert drop.label == "malformed" and "subscription_type" in drop.detail
+    assert len(drop.detail) < 300  # the log line names the problem, not the whole value
+    assert _deliverable(protocol, "after-the-bad-type")
+
+
+@pytest.mark.parametrize(
+    "subscription_type",
+    ["channel.follow", "channel.channel_points_custom_reward_redemption.add", "a." + "b" * 98],
+)
+def test_every_real_shaped_type_is_delivered(subscription_type: str) -> None:
+    [action] = connected().receive(1, _typed_notification(subscription_type), 1.0, NOW_WALL)
+    assert isinstance(action, Deliver)
+    assert action.notification.subscription_type == subscription_type
+
+
+def test_drop_labels_never_carry_frame_text() -> None:
+    protocol = connected()
+    huge = "y" * 100_000
+    unknown = protocol.receive(1, frame(huge, {}), 1.0, NOW_WALL)
+    stale = protocol.receive(1, notification(huge, "2023-11-14T22:02:00Z"), 1.0, NOW_WALL)
+    revoked = protocol.receive(1, frame("revocation", {"subscription": {"status": huge}}), 1.0,
+                               NOW_WALL)  # fmt: skip
+    assert [d.label for d in unknown + stale if isinstance(d, Drop)] == [
+        "unknown",
+        "channel.follow",
+    ]
+    assert all(len(d.detail) < 200 for d in unknown + stale if isinstance(d, Drop))
+    assert revoked == [Revoked({"status": huge}, "unknown")]

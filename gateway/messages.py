@@ -53,6 +53,8 @@ MAX_CLOCK_SKEW_S = 60.0
 #: or longer than MAX_SUBSCRIPTION_TYPE_CHARS, is refused as malformed.
 _SUBSCRIPTION_TYPE = re.compile(r"[a-z0-9_]+(\.[a-z0-9_]+)+")
 MAX_SUBSCRIPTION_TYPE_CHARS = 100
+#: Twitch's message ids are UUIDs (36 characters); a longer one is not Twitch's.
+MAX_MESSAGE_ID_CHARS = 100
 #: A revocation's status: one lowercase word such as `authorization_revoked`.
 _STATUS = re.compile(r"[a-z0-9_]{1,64}")
 
@@ -160,6 +162,12 @@ def parse_frame(text: str | bytes) -> Message:
     if not isinstance(metadata, dict) or not isinstance(payload, dict):
         raise MalformedFrame("metadata or payload is missing")
     message_id = _str(metadata, "message_id", "metadata")
+    if len(message_id) > MAX_MESSAGE_ID_CHARS:
+        # It becomes a Redis key (dedupe:eventsub:{message_id}): bound it like the type.
+        raise MalformedFrame(
+            f"metadata.message_id is {len(message_id)} characters long (Twitch's are UUIDs; "
+            f"at most {MAX_MESSAGE_ID_CHARS} are accepted)"
+        )
     message_type = _str(metadata, "message_type", "metadata")
     timestamp = _str(metadata, "message_timestamp", "metadata")
     if message_type == "notification":

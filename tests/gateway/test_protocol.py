@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from gateway.errors import MalformedFrame
 from gateway.protocol import (
     CloseSocket,
     Deliver,
@@ -285,7 +286,7 @@ def test_drop_labels_never_carry_frame_text() -> None:
     protocol = connected()
     huge = "y" * 100_000
     unknown = protocol.receive(1, frame(huge, {}), 1.0, NOW_WALL)
-    stale = protocol.receive(1, notification(huge, "2023-11-14T22:02:00Z"), 1.0, NOW_WALL)
+    stale = protocol.receive(1, notification("i" * 100, "2023-11-14T22:02:00Z"), 1.0, NOW_WALL)
     revoked = protocol.receive(1, frame("revocation", {"subscription": {"status": huge}}), 1.0,
                                NOW_WALL)  # fmt: skip
     assert [d.label for d in unknown + stale if isinstance(d, Drop)] == [
@@ -294,3 +295,16 @@ def test_drop_labels_never_carry_frame_text() -> None:
     ]
     assert all(len(d.detail) < 200 for d in unknown + stale if isinstance(d, Drop))
     assert revoked == [Revoked({"status": huge}, "unknown")]
+
+
+def test_an_overlong_message_id_is_malformed_never_a_redis_key():
+    frame = {
+        "metadata": {
+            "message_id": "x" * 10_000,
+            "message_type": "session_keepalive",
+            "message_timestamp": "2026-01-01T00:00:00Z",
+        },
+        "payload": {},
+    }
+    with pytest.raises(MalformedFrame, match="message_id is 10000 characters"):
+        parse_frame(json.dumps(frame))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from bus.base import Bus, GroupInfo, Message, StreamEntry, Subscription
+from bus.base import Bus, ConsumerInfo, GroupInfo, Message, StreamEntry, Subscription
 from bus.errors import BusError, BusUnavailable
 
 __all__ = [
     "Bus",
     "BusError",
     "BusUnavailable",
+    "ConsumerInfo",
     "GroupInfo",
     "Message",
     "StreamEntry",

@@ -42,6 +42,15 @@ class StreamEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class ConsumerInfo:
+    """One consumer of a group (XINFO CONSUMERS): entries it holds, time since it was seen."""
+
+    name: str
+    pending: int
+    idle_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class GroupInfo:
     """How far a consumer group is behind its stream (for status and metrics)."""
 
@@ -142,6 +151,15 @@ class Bus(ABC):
         self, stream: str, start: str = "-", end: str = "+", count: int | None = None
     ) -> list[StreamEntry]:
         """Entries with start <= id <= end (XRANGE); `(id` excludes the bound."""
+
+    @abstractmethod
+    async def consumers(self, stream: str, group: str) -> list[ConsumerInfo]:
+        """The group's consumers; [] when the group does not exist."""
+
+    @abstractmethod
+    async def delete_consumer(self, stream: str, group: str, consumer: str) -> None:
+        """Forget a consumer (XGROUP DELCONSUMER); its pending entries would be dropped, so
+        callers delete only consumers with none."""
 
     @abstractmethod
     async def read_after(

@@ -15,7 +15,15 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from bus.base import Bus, GroupInfo, Message, StreamEntry, Subscription, parse_stream_id
+from bus.base import (
+    Bus,
+    ConsumerInfo,
+    GroupInfo,
+    Message,
+    StreamEntry,
+    Subscription,
+    parse_stream_id,
+)
 
 
 class MemorySubscription(Subscription):
@@ -40,6 +48,8 @@ class _Pending:
 class _Group:
     last_delivered: tuple[int, int]
     pending: dict[str, _Pending] = field(default_factory=dict)
+    #: Consumer name -> when it last read (monotonic), as XINFO CONSUMERS reports idle time.
+    seen: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -134,6 +144,7 @@ class MemoryBus(Bus):
         state = self._streams[stream]
         state_group = self._group(stream, group)
         now = time.monotonic()
+        state_group.seen[consumer] = now
         start = bisect.bisect_right(state.keys, state_group.last_delivered)
         delivered: list[StreamEntry] = []
         for position in range(start, min(start + count, len(state.ids))):
@@ -176,6 +187,7 @@ class MemoryBus(Bus):
         self, group: str, consumer: str, stream: str, count: int = 100
     ) -> list[StreamEntry]:
         state_group = self._group(stream, group)
+        state_group.seen[consumer] = time.monotonic()
         entries = self._streams[stream].by_id
         mine = [
             StreamEntry(stream, entry_id, dict(entries[entry_id]))
@@ -195,6 +207,7 @@ class MemoryBus(Bus):
         state_group = self._group(stream, group)
         entries = self._streams[stream].by_id
         now = time.monotonic()
+        state_group.seen[consumer] = now
         claimed: list[StreamEntry] = []
         for entry_id in sorted(state_group.pending, key=parse_stream_id):
             pending = state_group.pending[entry_id]
@@ -233,6 +246,26 @@ class MemoryBus(Bus):
             StreamEntry(stream, state.ids[i], dict(state.by_id[state.ids[i]]))
             for i in range(first, stop)
         ]
+
+    async def consumers(self, stream: str, group: str) -> list[ConsumerInfo]:
+        state = self._streams.get(stream)
+        if state is None or group not in state.groups:
+            return []
+        state_group = state.groups[group]
+        now = time.monotonic()
+        holding: dict[str, int] = {}
+        for pending in state_group.pending.values():
+            holding[pending.consumer] = holding.get(pending.consumer, 0) + 1
+        return [
+            ConsumerInfo(name, holding.get(name, 0), int((now - seen) * 1000))
+            for name, seen in state_group.seen.items()
+        ]
+
+    async def delete_consumer(self, stream: str, group: str, consumer: str) -> None:
+        state_group = self._group(stream, group)
+        state_group.seen.pop(consumer, None)
+        for entry_id in [i for i, p in state_group.pending.items() if p.consumer == consumer]:
+            del state_group.pending[entry_id]
 
     async def read_after(
         self, stream: str, after_id: str, count: int = 100, block_ms: int | None = None

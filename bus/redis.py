@@ -21,7 +21,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from bus.base import Bus, GroupInfo, Message, StreamEntry, Subscription
+from bus.base import Bus, ConsumerInfo, GroupInfo, Message, StreamEntry, Subscription
 from bus.errors import BusUnavailable
 from bus.redis_scripts import APPEND_ONCE, APPEND_UNIQUE, Script
 from core.backoff import Backoff
@@ -227,6 +227,18 @@ class RedisBus(Bus):
             args += ["COUNT", count]
         reply = await self._call(*args)
         return [StreamEntry(stream, eid, _fields(raw)) for eid, raw in reply]
+
+    async def consumers(self, stream: str, group: str) -> list[ConsumerInfo]:
+        try:
+            found = await self._client.xinfo_consumers(stream, group)
+        except ResponseError:
+            return []
+        except _UNAVAILABLE as error:
+            raise BusUnavailable(f"Redis is unavailable ({error}); retry later") from None
+        return [ConsumerInfo(str(c["name"]), int(c["pending"]), int(c["idle"])) for c in found]
+
+    async def delete_consumer(self, stream: str, group: str, consumer: str) -> None:
+        await self._call("XGROUP", "DELCONSUMER", stream, group, consumer)
 
     async def read_after(
         self, stream: str, after_id: str, count: int = 100, block_ms: int | None = None

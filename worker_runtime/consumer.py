@@ -53,6 +53,9 @@ class ConsumerOptions:
     claim_idle_ms: int | None = None
     #: How often a running loop looks for stale entries of dead consumers.
     claim_interval_s: float = 15.0
+    #: A consumer name silent this long with nothing pending is a dead process's (restarts
+    #: get new names); the claim pass removes it, so groups do not collect them forever.
+    prune_idle_ms: int = 60 * 60 * 1000
     #: Backoff while the bus is unreachable.
     bus_backoff_base_s: float = 0.5
     bus_backoff_cap_s: float = 10.0
@@ -135,6 +138,7 @@ class WorkerConsumer:
                 await self._process_all(entries)
                 if time.monotonic() >= next_claim:
                     await self._claim_stale()
+                    await self._prune_dead_consumers()
                     next_claim = time.monotonic() + self._options.claim_interval_s
                 self._bus_backoff.reset()
             except BusUnavailable as error:
@@ -185,6 +189,23 @@ class WorkerConsumer:
                     stream,
                 )
                 await self._process_all(claimed)
+
+    async def _prune_dead_consumers(self) -> None:
+        for stream in self.streams:
+            for consumer in await self._bus.consumers(stream, self.group):
+                if (
+                    consumer.name != self.consumer
+                    and consumer.pending == 0
+                    and consumer.idle_ms >= self._options.prune_idle_ms
+                ):
+                    await self._bus.delete_consumer(stream, self.group, consumer.name)
+                    logger.info(
+                        "Worker %s: removed consumer %s from %s (idle %d s, nothing pending)",
+                        self.worker.name,
+                        consumer.name,
+                        stream,
+                        consumer.idle_ms // 1000,
+                    )
 
     async def _process_all(self, entries: list[StreamEntry]) -> None:
         # Entries of several streams arrive grouped by stream; ids are times, so sorting

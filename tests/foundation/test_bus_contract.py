@@ -234,3 +234,20 @@ async def test_append_once_answers_the_first_id_for_a_repeat(bus: Bus) -> None:
     assert (appended, appended_again) == (True, False)
     assert again == first
     assert [e.id for e in await bus.read_range("log")] == [first, other]
+
+
+async def test_consumers_are_listed_with_their_pending_entries_and_can_be_deleted(
+    bus: Bus,
+) -> None:
+    await bus.ensure_group("s", "g")
+    await bus.append("s", {"n": "1"}, maxlen=100)
+    await bus.append("s", {"n": "2"}, maxlen=100)
+    [first] = await bus.read_group("g", "holder", ["s"], count=1)
+    [second] = await bus.read_group("g", "done", ["s"], count=1)
+    await bus.ack("s", "g", second.id)
+    found = {c.name: c.pending for c in await bus.consumers("s", "g")}
+    assert found == {"holder": 1, "done": 0}
+    await bus.delete_consumer("s", "g", "done")
+    assert [c.name for c in await bus.consumers("s", "g")] == ["holder"]
+    assert await bus.consumers("s", "no-such-group") == []
+    assert first.fields == {"n": "1"}

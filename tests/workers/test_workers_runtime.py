@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from bus.errors import BusUnavailable
 from bus.memory import MemoryBus
 from core.constants import EVENTS_LOG_STREAM
-from tests.workers.testkit import append_event, captured_events, eventually, running_workers
+from tests.workers.testkit import (
+    FAST,
+    append_event,
+    captured_events,
+    eventually,
+    running_workers,
+)
 from worker_runtime.runtime import WorkerRuntime
 from workers.base import BaseWorker
 
@@ -249,3 +256,27 @@ async def test_a_retried_handle_emits_each_event_once_with_a_stable_id(bus, sqli
     assert [e["event"] for e in events] == ["retried.first", "retried.second"]
     assert [e["id"] for e in events] == first_attempt
     assert [entry.id for entry in logged] == first_attempt  # logged once each
+
+
+async def test_dead_consumer_names_with_nothing_pending_are_removed(bus, sqlite_store):
+    # Restarted processes get new consumer names; the old ones must not pile up in groups.
+    seen: list[Any] = []
+    worker = recorder("pruned", seen)
+    group, stream = "worker:pruned", "eventsub:stream.online"
+    await bus.ensure_group(stream, group, "$")
+    await append_event(bus, "stream.online", {"n": 1})
+    [held] = await bus.read_group(group, "crashed-holding", [stream])
+    await append_event(bus, "stream.online", {"n": 2})
+    [done] = await bus.read_group(group, "crashed-idle", [stream])
+    await bus.ack(stream, group, done.id)
+    options = replace(FAST, claim_interval_s=0.05, claim_idle_ms=3_600_000, prune_idle_ms=0)
+    async with running_workers(bus, sqlite_store, [worker], options=options) as runtime:
+
+        async def pruned() -> list[str] | None:
+            names = sorted(c.name for c in await bus.consumers(stream, group))
+            return names if "crashed-idle" not in names else None
+
+        names = await eventually(pruned, what="the idle dead consumer removed")
+    # The one still holding an entry stays until its entry is claimed; ours stays too.
+    assert names == sorted(["crashed-holding", runtime.consumer_name])
+    assert held.fields

@@ -4,8 +4,9 @@ Workers run inside the API process by default (the system API starts the runtime
 with `streamcore workers`. Each worker reads the `eventsub:{type}` streams of the types it
 subscribed to through its own consumer group `worker:<name>`, so every worker sees every
 event, in order; processes running the same worker share its group (each process is one
-consumer, named hostname-pid by default) and split the load. One slow or crashing worker never
-delays another: each has its own task, spawned through the runtime's TaskSupervisor.
+consumer, named hostname-pid by default) and split the load. Each worker has its own task,
+spawned through the runtime's TaskSupervisor, so one that fails or awaits something slow does
+not hold up another; a worker that blocks the event loop stalls them all (core.loopwatch).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """How every route reaches what it needs: `Annotated` dependency aliases, one per part.
 
 The lifespan stores the process's `Services` on `app.state.services`; nothing else reads
-`app.state`. A route names what it uses (`tokens: TokensDep`), which also documents it.
+`app.state` but the login throttle (`get_login_throttle`), which belongs to the app itself.
+A route names what it uses (`tokens: TokensDep`), which also documents it.
 Until the lifespan has built the services, each of these answers 503. Tests that serve one
 router alone replace a `get_*` function through `app.dependency_overrides`.
 """
@@ -14,7 +15,9 @@ from fastapi import Depends, HTTPException
 from starlette.requests import HTTPConnection
 
 from app.services import Services
+from app.sessions import DashboardSessions
 from app.system import System
+from app.throttle import LoginThrottle
 from bus import Bus
 from core.settings import Settings
 from core.tasks import TaskSupervisor
@@ -78,6 +81,29 @@ def get_broadcaster(services: ServicesDep) -> Broadcaster:
     return services.broadcaster
 
 
+def find_dashboard_sessions(connection: HTTPConnection) -> DashboardSessions | None:
+    """The dashboard sessions, or None before the lifespan built the services (for the
+    request guard, which runs outside dependency injection)."""
+    services = find_services(connection)
+    if services is None:
+        return None
+    return DashboardSessions.for_settings(services.store, services.settings)
+
+
+def get_dashboard_sessions(services: ServicesDep) -> DashboardSessions:
+    return DashboardSessions.for_settings(services.store, services.settings)
+
+
+def get_login_throttle(connection: HTTPConnection) -> LoginThrottle:
+    """The app's failed-login throttle: in memory, one per app (app/throttle.py says why that
+    is enough), made on first use so that it needs no lifespan."""
+    state = connection.app.state
+    throttle: LoginThrottle | None = getattr(state, "login_throttle", None)
+    if throttle is None:
+        throttle = state.login_throttle = LoginThrottle()
+    return throttle
+
+
 BusDep = Annotated[Bus, Depends(get_bus)]
 StoreDep = Annotated[Store, Depends(get_store)]
 TasksDep = Annotated[TaskSupervisor, Depends(get_tasks)]
@@ -85,3 +111,5 @@ TokensDep = Annotated[TokenManager, Depends(get_tokens)]
 SystemDep = Annotated[System, Depends(get_system)]
 DiscoveryDep = Annotated[Discovery, Depends(get_discovery)]
 BroadcasterDep = Annotated[Broadcaster, Depends(get_broadcaster)]
+DashboardSessionsDep = Annotated[DashboardSessions, Depends(get_dashboard_sessions)]
+LoginThrottleDep = Annotated[LoginThrottle, Depends(get_login_throttle)]

@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.deps import find_services
+from app.guards import RequestGuard, admit_websocket
 from app.outages import answer_outages_with_503
 from app.routes.dashboard import ASSETS_DIR as DASHBOARD_ASSETS
 from app.routes.dashboard import router as dashboard_router
@@ -78,7 +79,10 @@ class StreamCoreApp(FastAPI):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and scope["path"] == EVENTS_SOCKET_PATH:
             scope["app"] = self  # events_socket finds the services on the app, as in Starlette
-            await events_socket(WebSocket(scope, receive, send))
+            # The request guard's handshake check (Host allowlist, dashboard session), which
+            # the middleware chain would apply; it returns before the socket's life begins.
+            if await admit_websocket(scope, receive, send, self.state.settings):
+                await events_socket(WebSocket(scope, receive, send))
             return
         await super().__call__(scope, receive, send)
 
@@ -142,6 +146,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.add_middleware(OneLineStartupErrors)
     answer_outages_with_503(app)
+    # Outermost of ours: Host, admin and Origin checks and the body limit come before any
+    # route reads a byte of the body (app/guards.py).
+    app.add_middleware(RequestGuard, settings=settings)
     # -- routes: every router lives in app/routes/ and reaches the parts through app/deps.py.
     app.include_router(events_router)
     app.mount("/static", StaticFiles(directory=_ROOT / "static"), name="static")

@@ -91,6 +91,43 @@ class Settings(BaseSettings):
     #: Redis connections per process; a call waits for a free one instead of failing.
     redis_max_connections: int = Field(default=100, ge=8, le=10_000)
 
+    # -- HTTP hardening (app/guards.py, app/sessions.py): request size, trusted Host names and
+    # the dashboard's server-side login sessions
+    #: Largest request body accepted (Content-Length or streamed); larger ones get 413.
+    streamcore_max_body_bytes: int = Field(default=1_048_576, ge=1_024, le=1_073_741_824)
+    #: Host names (comma-separated) this server answers besides loopback names, the concrete
+    #: STREAMCORE_HOST and the host of TWITCH_REDIRECT_URI; anything else is refused (DNS
+    #: rebinding). Their http/https origins may also send state-changing requests.
+    streamcore_allowed_hosts: str = ""
+    #: A dashboard login lasts at most this long, and ends sooner after this long unused.
+    streamcore_session_max_age_s: float = Field(default=7 * 24 * 3600, gt=0, le=366 * 24 * 3600)
+    streamcore_session_idle_s: float = Field(default=12 * 3600, gt=0, le=366 * 24 * 3600)
+
+    @field_validator("streamcore_allowed_hosts")
+    @classmethod
+    def _host_names(cls, value: str) -> str:
+        """Lower-case bare names, IPv6 without brackets (as a Host header parses to)."""
+        names = []
+        for raw in value.split(","):
+            name = raw.strip().lower().rstrip(".").removeprefix("[").removesuffix("]")
+            if not name:
+                continue
+            # A URL or a port here is a common slip; say so instead of never matching.
+            if ":" in name:  # only an IPv6 address may hold a colon
+                try:
+                    name = str(ipaddress.IPv6Address(name))
+                except ValueError:
+                    name = ""
+            elif not all(ch.isascii() and (ch.isalnum() or ch in "-._") for ch in name):
+                name = ""
+            if not name:
+                raise ValueError(
+                    f"{raw.strip()!r} is not a host name: list bare names such as "
+                    "streamcore.example.com,192.168.1.50 (no scheme, port or path)"
+                )
+            names.append(name)
+        return ",".join(names)
+
     # -- input limits: what WS /ws/events clients may negotiate (read by `streamcore run`,
     # cli/commands/run.py; other entry points follow their server's own options, see README)
     #: permessage-deflate for clients that offer it (every browser does). Off by default: an

@@ -83,7 +83,14 @@ class PostgresStore(Store):
                 command_timeout=COMMAND_TIMEOUT_S,
                 server_settings=server_settings,
             )
-        except (OSError, asyncpg.PostgresError, TimeoutError) as error:
+            # Without a floor the pool opens nothing yet: connect once, so a wrong URL or a
+            # database that is down is reported here, at start-up, in one line.
+            async with self._pool.acquire() as connection:
+                await connection.execute("SELECT 1")
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as error:
+            if self._pool is not None:
+                await self._pool.close()
+                self._pool = None
             raise BackendUnavailable(
                 f"Cannot reach PostgreSQL at {redact_url(self._dsn)} ({error}). "
                 "Start PostgreSQL or fix DATABASE_URL / POSTGRES_* (unset them to use SQLite)."

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, HTTPException, WebSocket
 from pydantic import BaseModel, Field
 
-from app.access import ADMIN_COOKIE, AdminRequired, admin_token_matches, beyond_loopback
+from app.access import AdminRequired, beyond_loopback, dashboard_session_verified
 from app.deps import BusDep, DiscoveryDep, StoreDep, find_services
 from core.settings import Settings
 from db_infrastructure import StoreUnavailable
@@ -82,12 +82,14 @@ DASHBOARD_RECORD = KeyRecord(id="dashboard", name="dashboard", events="", create
 
 
 def _dashboard_session(websocket: WebSocket, settings: Settings) -> KeyRecord | None:
-    """A logged-in dashboard (the admin cookie) gets every event without a client key. The
-    Origin must be this very host, which stops cross-site WebSocket hijacking of the cookie."""
+    """A logged-in dashboard gets every event without a client key. Its session cookie was
+    looked up in the store before the socket got here (app/guards.py, `admit_websocket`, marks
+    the scope; without that mark nobody is let in this way). The Origin must be this very host,
+    which stops cross-site WebSocket hijacking of the cookie."""
     origin, host = websocket.headers.get("origin"), websocket.headers.get("host")
     if not origin or not host or urlsplit(origin).netloc != host:
         return None
-    if not admin_token_matches(settings, websocket.cookies.get(ADMIN_COOKIE)):
+    if not dashboard_session_verified(websocket.scope):
         return None
     return DASHBOARD_RECORD
 

@@ -19,7 +19,14 @@ async def test_replay_and_live_delivery_work_without_uvicorn(
     tmp_path: Path, redis_url: str
 ) -> None:
     # TestClient serves the app on its own thread and event loop; this test's loop only polls.
-    app = create_app(load_settings(redis_url=redis_url, streamcore_data_dir=str(tmp_path)))
+    # Starlette's TestClient sends `Host: testserver`, which the Host allowlist must admit.
+    app = create_app(
+        load_settings(
+            redis_url=redis_url,
+            streamcore_data_dir=str(tmp_path),
+            streamcore_allowed_hosts="testserver",
+        )
+    )
     publisher = redis.Redis.from_url(redis_url)
     try:
         # TestClient reports the server as "testserver", not loopback, so a key is required.

@@ -108,7 +108,14 @@ async def test_logged_in_dashboard_gets_the_feed_without_a_key_from_its_own_orig
         tmp_path, redis_url, ws_require_auth=True, streamcore_admin_token=ADMIN
     ) as server:
         own = f"http://127.0.0.1:{server.port}"
-        cookie = {"Cookie": f"{ADMIN_COOKIE}={ADMIN}"}
+        async with httpx.AsyncClient(base_url=server.http_url) as browser:
+            login = await browser.post(
+                "/dashboard/login", data={"token": ADMIN}, headers={"Origin": own}
+            )
+        assert login.status_code == 303
+        session = login.cookies[ADMIN_COOKIE]
+        assert session != ADMIN  # the cookie is a session id, never the admin token
+        cookie = {"Cookie": f"{ADMIN_COOKIE}={session}"}
         dashboard = await ws_connect(server.ws_url(), origin=own, additional_headers=cookie)
         await eventually(lambda: server.connected() == 1, what="1 client connected")
         await server.publisher.publish("alert.follow", {"user": "ada"})

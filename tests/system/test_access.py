@@ -14,11 +14,15 @@ from app.factory import create_app
 from core.settings import Settings
 
 ADMIN_TOKEN = "s3cret-admin-token-0123456789"
+#: The address remote clients reach; an allowed host name, as a LAN address would be configured.
+REMOTE_HOST = "198.51.100.2"
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(_env_file=None, streamcore_data_dir=tmp_path)  # type: ignore[call-arg]
+    return Settings(  # type: ignore[call-arg]
+        _env_file=None, streamcore_data_dir=tmp_path, streamcore_allowed_hosts=REMOTE_HOST
+    )
 
 
 @pytest.fixture
@@ -28,6 +32,7 @@ async def app_with_admin(tmp_path: Path) -> AsyncIterator[FastAPI]:
             _env_file=None,
             streamcore_data_dir=tmp_path,
             streamcore_admin_token=SecretStr(ADMIN_TOKEN),
+            streamcore_allowed_hosts=REMOTE_HOST,
         )
     )
     async with app.router.lifespan_context(app):
@@ -37,7 +42,7 @@ async def app_with_admin(tmp_path: Path) -> AsyncIterator[FastAPI]:
 def client(app: FastAPI, remote: bool = False, **kwargs: object) -> httpx.AsyncClient:
     if remote:
         transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
-        return httpx.AsyncClient(transport=transport, base_url="http://198.51.100.2", **kwargs)  # type: ignore[arg-type]
+        return httpx.AsyncClient(transport=transport, base_url=f"http://{REMOTE_HOST}", **kwargs)  # type: ignore[arg-type]
     transport = httpx.ASGITransport(app=app)
     return httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1", **kwargs)  # type: ignore[arg-type]
 

@@ -17,6 +17,7 @@ from tests.polling import eventually
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 USER = {"id": "1", "login": "ada", "name": "Ada"}
+KIT = Path(__file__).resolve().parents[2] / "static" / "streamcore.js"
 
 
 async def open_overlay(browser: Browser, server: Server, path: str) -> Page:
@@ -97,3 +98,36 @@ async def test_page_resumes_when_the_server_closes_its_socket(
     await streamcore.publisher.publish("alert.sub", {"user": USER, "tier": "1000"})
     await expect(page.locator("#feed li")).to_have_count(2, timeout=20_000)
     await expect(page.locator("#feed li").first).to_contain_text("Ada subscribed!")
+
+
+async def test_the_browser_kit_delivers_an_id_once_even_when_it_arrives_twice(
+    browser: Browser,
+) -> None:
+    # A resume or a retried emit can bring an event the page already has: streamcore.js
+    # drops any id not newer than the last one it delivered. The socket here is a stand-in
+    # the page controls, so the test feeds the exact frames it wants.
+    page = await browser.new_page()
+    await page.set_content("<html><body></body></html>")
+    await page.evaluate(
+        """() => {
+        window.sockets = [];
+        window.WebSocket = function (url) { this.url = url; window.sockets.push(this); };
+        window.WebSocket.prototype.close = function () {};
+    }"""
+    )
+    await page.add_script_tag(path=str(KIT))
+    delivered = await page.evaluate(
+        """() => {
+        const seen = [];
+        const sc = StreamCore.connect({ url: "ws://stand-in/ws/events" });
+        sc.on("*", (data, envelope) => seen.push(envelope.id));
+        const socket = window.sockets[0];
+        socket.onopen();
+        const frame = (id) => ({ data: JSON.stringify({ event: "x", data: {}, id, ts: "" }) });
+        const ids = ["5-0", "5-1", "5-1", "4-9", "6-0", "5-1", "6-0"];
+        for (const id of ids) socket.onmessage(frame(id));
+        socket.onmessage({ data: JSON.stringify({ event: "system.pong", data: {}, id: null }) });
+        return seen;
+    }"""
+    )
+    assert delivered == ["5-0", "5-1", "6-0", None]

@@ -46,6 +46,12 @@ class RuntimeCollector(Collector):
         for label, value in sorted(gateway.get("reconnects", {}).items()):
             reconnects.add_metric([label], value)
         families.append(reconnects)
+        handovers = CounterMetricFamily(
+            "streamcore_gateway_handovers",
+            "Planned moves to a new EventSub session (session_reconnect), not outages",
+        )
+        handovers.add_metric([], gateway.get("handovers", 0))
+        families.append(handovers)
         connected = GaugeMetricFamily(
             "streamcore_gateway_connected", "1 when the EventSub socket is up"
         )

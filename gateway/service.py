@@ -9,6 +9,7 @@ timers, Helix calls (through `gateway.subscriptions`) and the durable hand-off.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -93,6 +94,12 @@ class Gateway:
         self.dropped: Counter[str] = Counter()
         self.reconnects: Counter[str] = Counter()
         self.revocations: Counter[str] = Counter()
+        #: Planned moves to a new session (Twitch's session_reconnect), which are no outage.
+        self.handovers = 0
+        #: The session the last `system.gateway` event named, so each move is announced.
+        self._announced_session: str | None = None
+        #: Set by `stop`: ends any pause of `run` at once, so a stop never waits out a back-off.
+        self._stopping = asyncio.Event()
         self._sockets: dict[int, Socket] = {}
         self._stop_requested = False
         self._next_socket_id = 0
@@ -128,6 +135,7 @@ class Gateway:
             "dropped": dict(self.dropped),
             "reconnects": dict(self.reconnects),
             "revocations": dict(self.revocations),
+            "handovers": self.handovers,
             "bus_retries": self.handoff.bus_retries,
         }
 
@@ -146,13 +154,15 @@ class Gateway:
                 blocked = await self._blocked_reason()
                 if blocked is not None:
                     await self._set_state("disconnected", blocked)
-                    await asyncio.sleep(backoff.next_delay())
+                    await self._pause(backoff.next_delay())
                     continue
                 try:
                     end = await self._session()
                 except Exception as error:  # a bug or an unexpected backend error: heal anyway
                     logger.exception("EventSub session failed unexpectedly")
                     end = SessionEnd(f"internal error: {type(error).__name__}", "internal_error")
+                if self._stop_requested:
+                    break  # a requested stop is not a lost connection: nothing to retry
                 self.reconnects[end.label] += 1
                 if end.healthy:
                     backoff.reset()
@@ -160,7 +170,7 @@ class Gateway:
                 log = logger.error if end.is_error else logger.warning
                 log("EventSub connection ended: %s; reconnecting in %.1f s", end.reason, delay)
                 await self._set_state("reconnecting", end.reason, retry_in_s=round(delay, 1))
-                await asyncio.sleep(delay)
+                await self._pause(delay)
         finally:
             self.state = "stopped"
             await self._close_all("gateway stopped")
@@ -168,6 +178,7 @@ class Gateway:
     async def stop(self) -> None:
         """Close the socket politely and end `run` (even one that has not begun yet)."""
         self._stop_requested = True
+        self._stopping.set()
         task, self._task = self._task, None
         # Closing the sockets makes each pump queue its remaining frames, then Closed; the
         # session appends those frames before it returns, so a stop loses nothing received.
@@ -292,6 +303,8 @@ class Gateway:
                 case Subscribe(session_id=session_id):
                     spawn(self._subscribe(session_id, queue))
                 case Welcomed(session_id=session_id, resubscribe=resubscribe):
+                    if not resubscribe:
+                        self.handovers += 1
                     reason = "subscribing" if resubscribe else "reconnected"
                     await self._set_state("connected", reason, session_id=session_id)
                 case OpenSuccessor(url=url):
@@ -410,9 +423,15 @@ class Gateway:
         sockets, self._sockets = list(self._sockets.values()), {}
         await asyncio.gather(*(sock.close(1000, reason) for sock in sockets))
 
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, unless a stop is requested meanwhile."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
     async def _set_state(self, state: str, reason: str | None, **extra: Any) -> None:
-        changed = (state, reason) != (self.state, self.reason)
-        self.state, self.reason = state, reason
+        session = extra.get("session_id", self._announced_session)
+        changed = (state, reason, session) != (self.state, self.reason, self._announced_session)
+        self.state, self.reason, self._announced_session = state, reason, session
         if changed:
             await self._emit("system.gateway", {"state": state, "reason": reason, **extra})
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -172,3 +173,47 @@ async def test_oversized_frame_costs_one_reconnect_not_the_gateway(
         await run.wait_subscribed(2)
         sent = await run.trigger("channel.cheer")
         assert await run.wait_stream("channel.cheer", 1) == sent
+
+
+async def test_a_stop_is_not_a_lost_connection(
+    sim: Any, redis_bus: RedisBus, tmp_path: Path
+) -> None:
+    # A long back-off: a stop that waited it out would not return before the test's bound.
+    options = fast_options(reconnect_base_s=30.0, reconnect_cap_s=30.0)
+    async with running_gateway(sim, redis_bus, tmp_path, options=options) as run:
+        await run.wait_subscribed(2)
+        await asyncio.wait_for(run.gateway.stop(), 10)
+        await asyncio.wait_for(run.task, 10)
+        assert run.gateway.reconnects == {}
+        states = [e["state"] for e in await emitted(redis_bus, "system.gateway")]
+        assert "reconnecting" not in states
+        assert states[-1] == "disconnected"
+
+
+async def test_each_planned_handover_is_announced_and_counted(
+    sim: Any, redis_bus: RedisBus, tmp_path: Path
+) -> None:
+    async with running_gateway(sim, redis_bus, tmp_path) as run:
+        first = await run.wait_subscribed(2)
+        sessions = [first]
+        for _ in range(2):  # two session_reconnects in a row
+            await control(sim, f"sessions/{sessions[-1]}/reconnect")
+            await eventually(
+                lambda: run.gateway.protocol.session_id not in sessions, what="the move"
+            )
+            sessions.append(run.session_id)
+
+        async def announced() -> list[dict[str, Any]]:
+            events = await emitted(redis_bus, "system.gateway")
+            return [e for e in events if e.get("reason") == "reconnected"]
+
+        moves = await eventually(lambda: _at_least(announced(), 2), what="both moves announced")
+        assert [move["session_id"] for move in moves] == sessions[1:]
+        assert run.gateway.handovers == 2
+        assert run.gateway.status()["handovers"] == 2
+        assert run.gateway.reconnects == {}
+
+
+async def _at_least(items: Any, count: int) -> list[Any] | None:
+    found = await items
+    return found if len(found) >= count else None

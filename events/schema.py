@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from events.replay import REPLAY_TRUNCATED
@@ -41,11 +41,15 @@ SYSTEM_EVENTS: dict[str, dict[str, Any]] = {
 }
 
 
-def event_schema(worker_schemas: Mapping[str, dict[str, Any] | None]) -> dict[str, Any]:
+def event_schema(
+    worker_schemas: Mapping[str, dict[str, Any] | None], undeclared: Sequence[str] = ()
+) -> dict[str, Any]:
     """`{"events": [{"name", "source", "schema"}...]}`, worker events first, sorted by name.
 
     `worker_schemas` maps each event the installed workers declare to its data's JSON schema
-    (None when undeclared); the caller gets it from worker discovery.
+    (None when undeclared); the caller gets it from worker discovery. `undeclared` names the
+    workers without an `emits` declaration: what they emit cannot be listed, so they are named
+    instead of silently missing.
     """
     events = [
         {"name": name, "source": "worker", "schema": schema}
@@ -55,4 +59,8 @@ def event_schema(worker_schemas: Mapping[str, dict[str, Any] | None]) -> dict[st
         {"name": name, "source": "system", **details}
         for name, details in sorted(SYSTEM_EVENTS.items())
     ]
-    return {"envelope": ["event", "data", "id", "ts"], "events": events}
+    return {
+        "envelope": ["event", "data", "id", "ts"],
+        "events": events,
+        "workers_without_emits": sorted(undeclared),
+    }

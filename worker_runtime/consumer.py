@@ -260,13 +260,12 @@ class WorkerConsumer:
                 )
                 self.stats.dead_lettered += 1
                 worker.logger.error(
-                    "Dead-lettered %s entry %s after %d attempts: %s "
-                    "(fix the worker, then `streamcore workers replay %s`)",
+                    "Dead-lettered %s entry %s after %d attempts: %s (fix the worker, then %s)",
                     event_type,
                     entry.id,
                     attempts,
                     error,
-                    worker.name,
+                    replay_hint(self._bus.name, worker.name),
                 )
                 break
             await self._sleep_unless_stopping(retry_backoff.next_delay())
@@ -296,3 +295,12 @@ def _source_of(entry: StreamEntry) -> str:
     original, so a replay's emits keep the ids the first run gave them (while kept)."""
     fields = entry.fields
     return f"{fields.get('source_stream', entry.stream)}/{fields.get('source_id', entry.id)}"
+
+
+def replay_hint(bus_name: str, worker_name: str) -> str:
+    """How to send a worker's dead letters back, for the bus in use."""
+    api = f"POST /system/workers/{worker_name}/replay"
+    if bus_name == "memory":
+        # The in-process bus is reachable from this process only, and forgets on restart.
+        return f"replay them with {api} or the dashboard before restarting (in-process bus)"
+    return f"`streamcore workers replay {worker_name}` or {api}"

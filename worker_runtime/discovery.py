@@ -74,6 +74,10 @@ class Discovery:
             for subscription in worker().get_subscriptions(broadcaster_id, moderator_id)
         ]
 
+    def workers_without_emits(self) -> list[str]:
+        """Workers that declare no `emits`: /events/schema cannot list what they send."""
+        return sorted(worker.name for worker in self.workers if not worker.emits)
+
     def event_schemas(self) -> dict[str, dict[str, Any] | None]:
         """Event name -> JSON schema of its data (None when undeclared), for /events/schema."""
         schemas: dict[str, dict[str, Any] | None] = {}
@@ -138,4 +142,11 @@ def discover_workers(package: str = WORKERS_PACKAGE) -> Discovery:
             discovery.workers.append(classes[0])
     for problem in discovery.errors:
         logger.error("Worker skipped: %s", problem)
+    for name in discovery.workers_without_emits():
+        logger.warning(
+            "Worker %s declares no `emits`: GET /events/schema cannot list its events. "
+            'Declare them, e.g. emits = {"%s.done": None} (or a Pydantic model per event).',
+            name,
+            name,
+        )
     return discovery

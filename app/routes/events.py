@@ -41,7 +41,7 @@ router = APIRouter()
 
 @router.get("/events/schema", summary="Every event clients can receive")
 async def get_event_schema(discovery: DiscoveryDep) -> dict[str, Any]:
-    return event_schema(discovery.event_schemas())
+    return event_schema(discovery.event_schemas(), discovery.workers_without_emits())
 
 
 class KeyCreate(BaseModel):

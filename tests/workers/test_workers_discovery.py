@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from core.tasks import TaskSupervisor
+from events.schema import event_schema
 from gateway.subscriptions import moderator_id_for
 from tests.workers.testkit import append_event, captured_events, eventually, running_workers
 from worker_runtime.discovery import discover_workers
@@ -237,3 +238,13 @@ def test_a_worker_that_redefines_a_reserved_name_is_refused_by_name(worker_packa
     assert error.source == f"{package}.shadow.ShadowWorker"
     assert "'emit', which BaseWorker reserves" in error.reason
     assert "'state', which BaseWorker reserves" in error.reason
+
+
+def test_a_worker_without_emits_is_named_in_the_schema_and_the_log(worker_package, caplog):
+    package = worker_package({"good.py": GOOD})
+    with caplog.at_level("WARNING", logger="streamcore.workers"):
+        discovery = discover_workers(package)
+    assert discovery.workers_without_emits() == ["good"]
+    schema = event_schema(discovery.event_schemas(), discovery.workers_without_emits())
+    assert schema["workers_without_emits"] == ["good"]
+    assert any("good declares no `emits`" in r.getMessage() for r in caplog.records)

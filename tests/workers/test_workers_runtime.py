@@ -16,6 +16,7 @@ from tests.workers.testkit import (
     eventually,
     running_workers,
 )
+from worker_runtime.consumer import replay_hint
 from worker_runtime.runtime import WorkerRuntime
 from workers.base import BaseWorker
 
@@ -280,3 +281,10 @@ async def test_dead_consumer_names_with_nothing_pending_are_removed(bus, sqlite_
     # The one still holding an entry stays until its entry is claimed; ours stays too.
     assert names == sorted(["crashed-holding", runtime.consumer_name])
     assert held.fields
+
+
+def test_the_dead_letter_hint_names_a_replay_that_works_on_the_bus_in_use():
+    assert "streamcore workers replay alerts" in replay_hint("redis", "alerts")
+    memory = replay_hint("memory", "alerts")
+    assert "streamcore workers replay" not in memory
+    assert "POST /system/workers/alerts/replay" in memory

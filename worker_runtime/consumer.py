@@ -142,8 +142,13 @@ class WorkerConsumer:
                     next_claim = time.monotonic() + self._options.claim_interval_s
                 self._bus_backoff.reset()
             except BusUnavailable as error:
+                # A read whose reply was lost (Redis died after applying it) left entries
+                # pending to this consumer unseen: read our own pending entries first again,
+                # rather than waiting minutes for another consumer's claim to find them.
+                recovered = False
                 await self._back_off(f"bus unavailable ({error})")
             except Exception as error:
+                recovered = False
                 logger.exception("Worker %s consumer loop error", name)
                 await self._back_off(f"{type(error).__name__}: {error}")
         self.stats.state = "stopped"

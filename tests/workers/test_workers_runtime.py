@@ -288,3 +288,30 @@ def test_the_dead_letter_hint_names_a_replay_that_works_on_the_bus_in_use():
     memory = replay_hint("memory", "alerts")
     assert "streamcore workers replay" not in memory
     assert "POST /system/workers/alerts/replay" in memory
+
+
+class LosesOneReadReply(MemoryBus):
+    """Redis dying after it applied an XREADGROUP: the entries are pending to the consumer,
+    but the reply never arrives."""
+
+    lost = False
+
+    async def read_group(self, *args: Any, **kwargs: Any) -> list[Any]:
+        entries = await super().read_group(*args, **kwargs)
+        if entries and not self.lost:
+            self.lost = True
+            raise BusUnavailable("the reply was lost")
+        return entries
+
+
+async def test_entries_of_a_read_whose_reply_was_lost_are_handled_at_once(sqlite_store):
+    bus = LosesOneReadReply()
+    seen: list[Any] = []
+    # A claim would find them only after an hour here: recovery must not depend on it.
+    options = replace(FAST, claim_idle_ms=3_600_000)
+    async with running_workers(bus, sqlite_store, [recorder("lossy", seen)], options=options) as r:
+        await append_event(bus, "stream.online", {"n": 1})
+        await eventually(lambda: seen == [("stream.online", 1)], what="the entry handled")
+        status = await settled(r, 1, "the entry acked")
+    assert bus.lost
+    assert status["state"] == "running"  # not left at backing_off once the bus answers again

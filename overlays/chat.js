@@ -5,15 +5,35 @@
   var MAX = parseInt(params.get("max") || "15", 10);
   var chat = document.getElementById("chat");
 
+  /** An emote's name as text, shown where its image is missing or cannot load. */
+  function emoteText(text) {
+    var span = document.createElement("span");
+    span.className = "emote-text";
+    span.textContent = text || "";
+    return span;
+  }
+
   function fragmentNode(fragment) {
     if (fragment.type === "emote" && fragment.emote && fragment.emote.url) {
+      // The image and, hidden until it fails to load (the CDN is unreachable, say), its name.
+      var wrap = document.createElement("span");
+      wrap.className = "emote-wrap";
       var img = document.createElement("img");
       img.className = "emote";
-      img.src = fragment.emote.url;
       img.alt = fragment.text;
       img.title = fragment.text;
-      return img;
+      var fallback = emoteText(fragment.text);
+      fallback.hidden = true;
+      img.addEventListener("error", function () {
+        img.hidden = true;
+        fallback.hidden = false;
+      });
+      img.src = fragment.emote.url;
+      wrap.appendChild(img);
+      wrap.appendChild(fallback);
+      return wrap;
     }
+    if (fragment.type === "emote") return emoteText(fragment.text);
     if (fragment.type === "mention") {
       var span = document.createElement("span");
       span.className = "mention";

@@ -10,6 +10,8 @@ the users named in the condition appear in the event, other values are drawn at 
 
 from __future__ import annotations
 
+import difflib
+import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -19,7 +21,13 @@ from simulator import events_engagement as engagement
 from simulator.catalogue import CURRENT_VERSIONS, lookup
 from simulator.errors import SimulatorError
 from simulator.event_context import ROLE_USERS, EventContext
-from simulator.events_chat import fragments_of
+from simulator.events_chat import (
+    cheer_text,
+    cheered_bits,
+    cheermote,
+    fragments_of,
+    text_fragment,
+)
 
 __all__ = [
     "SUPPORTED_TYPES",
@@ -27,6 +35,8 @@ __all__ = [
     "chat_fragments",
     "default_condition",
     "generate_event",
+    "reconcile",
+    "unknown_type_message",
 ]
 
 #: Subscription type -> current version, as listed in
@@ -115,9 +125,7 @@ def generate_event(
     """The `event` object of a notification of `sub_type` for a subscription with `condition`."""
     current = SUPPORTED_TYPES.get(sub_type)
     if current is None:
-        raise SimulatorError(
-            f"unknown subscription type {sub_type!r}; see simulator.events.SUPPORTED_TYPES"
-        )
+        raise SimulatorError(unknown_type_message(sub_type))
     if version is not None and version != current:
         raise SimulatorError(f"{sub_type} is simulated in version {current} only, not {version}")
     overrides = dict(overrides or {})
@@ -126,35 +134,152 @@ def generate_event(
     return _merge(event, overrides)
 
 
+def unknown_type_message(sub_type: str) -> str:
+    """Why `sub_type` cannot be simulated, with the nearest names and every supported one."""
+    near = difflib.get_close_matches(sub_type, SUPPORTED_TYPES, n=3, cutoff=0.85)
+    hint = f" Did you mean {', '.join(near)}?" if near else ""
+    return (
+        f"unknown subscription type {sub_type!r}.{hint} "
+        f"Supported types: {', '.join(sorted(SUPPORTED_TYPES))}"
+    )
+
+
+_BOOLEANS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+
+
+def _expected(current: Any) -> str:
+    """What a `--set` value must look like to replace `current`, for the error message."""
+    if isinstance(current, bool):
+        return "true or false"
+    if isinstance(current, int):
+        return "a whole number"
+    if isinstance(current, float):
+        return "a number"
+    if isinstance(current, list):
+        return "a JSON list"
+    return "a JSON object"
+
+
 def _coerce(raw: str, current: Any) -> Any:
     if raw == "null":
         return None
     if isinstance(current, bool):
-        return raw.lower() in ("1", "true", "yes")
+        return _BOOLEANS[raw.lower()]
     if isinstance(current, int):
         return int(raw)
     if isinstance(current, float):
         return float(raw)
+    if isinstance(current, list | dict):
+        value = json.loads(raw)
+        if not isinstance(value, type(current)):
+            raise ValueError(raw)
+        return value
     return raw
 
 
-def apply_field_strings(event: dict[str, Any], assignments: Mapping[str, str]) -> dict[str, Any]:
+def _fields_error(path: str, raw: str, where: str, name: str, target: Mapping[str, Any]) -> str:
+    return (
+        f"--set {path}={raw}: {where} has no field {name!r}. "
+        f"Its fields: {', '.join(sorted(target)) or 'none'}"
+    )
+
+
+def apply_field_strings(
+    event: dict[str, Any], assignments: Mapping[str, str], sub_type: str | None = None
+) -> dict[str, Any]:
     """Apply `--set a.b=value` strings, converting each to the type of the value it replaces.
 
-    Ids stay strings and `bits=500` becomes an int, so a shell user needs no JSON quoting.
+    Ids stay strings and `bits=500` becomes an int, so a shell user needs no JSON quoting; a
+    list or object field takes JSON. A field the event does not have is refused with the list
+    of those it has (inside a field that was null, any name goes: its shape is unknown). Then
+    the fields derived from the ones set follow them (`reconcile`): a new `message.text` gets
+    matching fragments, new bits a cheer message that adds up to them.
     """
+    what = f"a {sub_type} event" if sub_type else "the event"
     for path, raw in assignments.items():
         *parents, leaf = path.split(".")
+        if not all([*parents, leaf]):
+            raise SimulatorError(f"--set {path}={raw}: a field name is empty")
         target = event
+        known = True  # whether `target` came from the event (so its field names are known)
+        walked: list[str] = []
         for part in parents:
+            where = ".".join(walked) if walked else what
+            if known and part not in target:
+                raise SimulatorError(_fields_error(path, raw, where, part, target))
             child = target.get(part)
-            if not isinstance(child, dict):
+            if child is None:
                 child = target[part] = {}
+                known = False
+            elif not isinstance(child, dict):
+                raise SimulatorError(
+                    f"--set {path}={raw}: {'.'.join([*walked, part])} is "
+                    f"{_expected(child) if not isinstance(child, str) else 'text'}, "
+                    "not an object with fields"
+                )
             target = child
+            walked.append(part)
+        if known and leaf not in target:
+            where = ".".join(walked) if walked else what
+            raise SimulatorError(_fields_error(path, raw, where, leaf, target))
+        current = target.get(leaf)
         try:
-            target[leaf] = _coerce(raw, target.get(leaf))
-        except ValueError:
-            raise SimulatorError(
-                f"--set {path}={raw}: expected a {type(target.get(leaf)).__name__}"
-            ) from None
+            target[leaf] = _coerce(raw, current)
+        except (ValueError, KeyError):
+            raise SimulatorError(f"--set {path}={raw}: expected {_expected(current)}") from None
+    reconcile(event, set(assignments), sub_type)
     return event
+
+
+def reconcile(event: dict[str, Any], assigned: set[str], sub_type: str | None = None) -> None:
+    """Make the fields derived from the `assigned` paths agree with them, as Twitch's would.
+
+    - `X.text` set without `X.fragments`: the fragments become one text fragment of the new
+      text (and `X.emotes` ranges, where the object has them, none), so an overlay that draws
+      fragments shows the text that was set. In a `channel.bits.use` cheer the cheermotes in
+      the text become cheermote fragments.
+    - `channel.cheer` and `channel.bits.use` cheers: `bits` set without the message gives a
+      message whose cheermotes add up to the bits; a message set without `bits` gives the bits
+      its cheermotes add up to (when it has any).
+    """
+    bits_cheer = sub_type == "channel.bits.use" and event.get("type") == "cheer"
+    if sub_type == "channel.cheer" and isinstance(event.get("message"), str):
+        if "bits" in assigned and "message" not in assigned and isinstance(event["bits"], int):
+            event["message"] = cheer_text(event["bits"], _without_cheermotes(event["message"]))
+        elif "message" in assigned and "bits" not in assigned:
+            event["bits"] = cheered_bits(event["message"]) or event.get("bits")
+    message = event.get("message")
+    if bits_cheer and isinstance(message, dict) and isinstance(message.get("text"), str):
+        text_given = "message.text" in assigned or "message" in assigned
+        fragments_given = "message.fragments" in assigned or "message" in assigned
+        if "bits" in assigned and not text_given and isinstance(event.get("bits"), int):
+            message["text"] = cheer_text(event["bits"], _without_cheermotes(message["text"]))
+            rebuild = not fragments_given
+        else:
+            if text_given and "bits" not in assigned:
+                event["bits"] = cheered_bits(message["text"]) or event.get("bits")
+            rebuild = text_given and not fragments_given
+        if rebuild:
+            message["fragments"] = fragments_of(message["text"], cheer=True)
+    for path in assigned:
+        parent, _, leaf = path.rpartition(".")
+        if leaf != "text" or (bits_cheer and parent == "message"):
+            continue
+        holder = _at(event, parent)
+        if holder is None or not isinstance(holder.get("text"), str):
+            continue
+        if "fragments" in holder and f"{parent}.fragments" not in assigned:
+            holder["fragments"] = [text_fragment(holder["text"])] if holder["text"] else []
+        if isinstance(holder.get("emotes"), list) and f"{parent}.emotes" not in assigned:
+            holder["emotes"] = []
+
+
+def _at(event: dict[str, Any], path: str) -> dict[str, Any] | None:
+    target: Any = event
+    for part in path.split(".") if path else []:
+        target = target.get(part) if isinstance(target, dict) else None
+    return target if isinstance(target, dict) else None
+
+
+def _without_cheermotes(text: str) -> str:
+    return " ".join(word for word in text.split(" ") if cheermote(word) is None)

@@ -14,7 +14,7 @@ from simulator.event_context import (
     timestamp_in,
     user_fields,
 )
-from simulator.events_chat import emote_ranges, fragments_of
+from simulator.events_chat import cheer_text, cheered_bits, emote_ranges, fragments_of
 
 # -- generators, one per type family -------------------------------------------------------
 
@@ -67,20 +67,40 @@ def sub_end(ctx: EventContext) -> dict[str, Any]:
     }
 
 
+def _cheer_bits_and_text(ctx: EventContext, given_text: Any) -> tuple[int, str]:
+    """Bits and a message whose cheermotes add up to them, as on Twitch. A given message
+    (override) decides the bits unless they are given too; given bits shape the message."""
+    bits = ctx.chose("bits", None)
+    if isinstance(given_text, str):
+        if not isinstance(bits, int):
+            bits = cheered_bits(given_text) or rng.choice(data.CHEER_BITS)
+        return bits, given_text
+    if not isinstance(bits, int) or bits < 1:
+        bits = rng.choice(data.CHEER_BITS)
+    return bits, cheer_text(bits)
+
+
 def cheer(ctx: EventContext) -> dict[str, Any]:
     anonymous = bool(ctx.chose("is_anonymous", rng.random() < 0.15))
+    bits, text = _cheer_bits_and_text(ctx, ctx.overrides.get("message"))
     return {
         "is_anonymous": anonymous,
         **user_fields("", None if anonymous else ctx.viewer),
         **ctx.base,
-        "message": rng.choice(data.CHEER_LINES),
-        "bits": rng.choice((1, 100, 100, 250, 500, 1000, 5000)),
+        "message": text,
+        "bits": bits,
     }
 
 
 def bits_use(ctx: EventContext) -> dict[str, Any]:
     kind = ctx.chose("type", rng.choice(("cheer", "cheer", "power_up")))
-    text = rng.choice(data.CHEER_LINES)
+    given = ctx.overrides.get("message")
+    given_text = given.get("text") if isinstance(given, dict) else None
+    if kind == "cheer":
+        bits, text = _cheer_bits_and_text(ctx, given_text)
+    else:  # a Power-up is paid in bits, and its message carries no cheermote
+        bits = ctx.chose("bits", rng.choice((50, 100, 300, 500)))
+        text = given_text if isinstance(given_text, str) else rng.choice(data.CHEER_LINES)
     power_up = None
     if kind == "power_up":
         emote_name = rng.choice(list(data.EMOTES))
@@ -92,9 +112,9 @@ def bits_use(ctx: EventContext) -> dict[str, Any]:
     return {
         **ctx.base,
         **user_fields("", ctx.viewer),
-        "bits": rng.choice((50, 100, 300, 500)),
+        "bits": bits,
         "type": kind,
-        "message": {"text": text, "fragments": fragments_of(text)},
+        "message": {"text": text, "fragments": fragments_of(text, cheer=kind == "cheer")},
         "power_up": power_up,
     }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -29,16 +30,21 @@ def emote_ranges(text: str) -> list[dict[str, Any]]:
     return ranges
 
 
-def fragments_of(text: str) -> list[dict[str, Any]]:
+def fragments_of(text: str, cheer: bool = False) -> list[dict[str, Any]]:
     """Chat fragments: emote names become emote fragments, `@login` a mention, the rest text.
 
-    The fragments' texts concatenate back to the message text, as on Twitch.
+    In a cheer (`cheer=True`) cheermotes (`Cheer100`) become cheermote fragments too. The
+    fragments' texts concatenate back to the message text, as on Twitch.
     """
     fragments: list[dict[str, Any]] = []
     buffer = ""
     for index, word in enumerate(text.split(" ")):
         buffer += " " if index else ""
-        special = _emote_fragment(word) or _mention_fragment(word)
+        special = (
+            (_cheermote_fragment(word) if cheer else None)
+            or _emote_fragment(word)
+            or _mention_fragment(word)
+        )
         if special is None:
             buffer += word
             continue
@@ -54,6 +60,54 @@ def fragments_of(text: str) -> list[dict[str, Any]]:
 def chat_fragments(text: str) -> list[dict[str, Any]]:
     """The `message.fragments` Twitch would build for a chat message with this text."""
     return fragments_of(text)
+
+
+_CHEERMOTE = re.compile(
+    r"^(" + "|".join(re.escape(p) for p in data.CHEERMOTE_PREFIXES) + r")([1-9][0-9]*)$",
+    re.IGNORECASE,
+)
+
+
+def cheermote(word: str) -> tuple[str, int] | None:
+    """`("cheer", 100)` for the word `Cheer100`; None for a word that is no cheermote."""
+    match = _CHEERMOTE.match(word)
+    return (match.group(1).lower(), int(match.group(2))) if match else None
+
+
+def cheered_bits(text: str) -> int:
+    """The bits the cheermotes in `text` add up to (Twitch's `bits` of that cheer)."""
+    return sum(found[1] for found in map(cheermote, text.split(" ")) if found is not None)
+
+
+def cheermote_tier(bits: int) -> int:
+    """The tier of a cheermote of `bits`: the least bits of the tier it falls in."""
+    return max(t for t in data.CHEERMOTE_TIERS if t <= max(bits, 1))
+
+
+def cheer_amounts(bits: int) -> list[int]:
+    """How a cheerer writes `bits`: one cheermote, or two that add up to it."""
+    if bits >= 2 and rng.random() < 0.3:
+        first = bits // 2
+        return [first, bits - first]
+    return [bits]
+
+
+def cheer_text(bits: int, line: str | None = None) -> str:
+    """A cheer message whose cheermotes add up to `bits`, e.g. `Cheer250 Cheer250 double hype`."""
+    line = rng.choice(data.CHEER_LINES) if line is None else line
+    prefix = rng.choice(data.CHEERMOTE_PREFIXES)
+    motes = " ".join(f"{prefix}{amount}" for amount in cheer_amounts(bits) if amount > 0)
+    return " ".join(part for part in (motes, line) if part)
+
+
+def _cheermote_fragment(word: str) -> dict[str, Any] | None:
+    found = cheermote(word)
+    if found is None:
+        return None
+    prefix, bits = found
+    fragment = _fragment("cheermote", word)
+    fragment["cheermote"] = {"prefix": prefix, "bits": bits, "tier": cheermote_tier(bits)}
+    return fragment
 
 
 def _emote_fragment(word: str) -> dict[str, Any] | None:
@@ -82,6 +136,11 @@ def _mention_fragment(word: str) -> dict[str, Any] | None:
 
 def _fragment(kind: str, text: str) -> dict[str, Any]:
     return {"type": kind, "text": text, "cheermote": None, "emote": None, "mention": None}
+
+
+def text_fragment(text: str) -> dict[str, Any]:
+    """One plain text fragment: the whole of a message that has no emote, mention or cheer."""
+    return _fragment("text", text)
 
 
 def badges() -> list[dict[str, str]]:

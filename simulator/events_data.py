@@ -73,12 +73,21 @@ RESUB_LINES: tuple[str, ...] = (
     "HeyGuys happy to support",
 )
 
+#: What cheerers write after their cheermotes (`events_chat.cheer_text` puts the cheermotes,
+#: which add up to the bits, in front).
 CHEER_LINES: tuple[str, ...] = (
-    "Cheer100 great stream!",
-    "Cheer500 for the boss fight",
-    "cheer1 hydrate!",
-    "Cheer250 Cheer250 double hype",
+    "great stream!",
+    "for the boss fight",
+    "hydrate!",
+    "double hype",
+    "lunariHeart",
 )
+#: Bits of a simulated cheer.
+CHEER_BITS: tuple[int, ...] = (1, 100, 100, 250, 500, 1000, 5000)
+#: Cheermote prefixes the simulator writes and recognises (Twitch matches them in any case).
+CHEERMOTE_PREFIXES: tuple[str, ...] = ("Cheer",)
+#: Cheermote tiers: the least bits of each tier (Twitch's cheermote `tier`).
+CHEERMOTE_TIERS: tuple[int, ...] = (1, 100, 1000, 5000, 10000)
 
 #: Channel points rewards: (id, title, cost, prompt, needs input).
 REWARDS: tuple[tuple[str, str, int, str, bool], ...] = (

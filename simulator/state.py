@@ -16,8 +16,13 @@ from typing import Any
 
 from simulator import wire
 from simulator.config import SimulatorConfig
-from simulator.errors import ControlError
-from simulator.events import SUPPORTED_TYPES, apply_field_strings, generate_event
+from simulator.errors import ControlError, SimulatorError
+from simulator.events import (
+    SUPPORTED_TYPES,
+    apply_field_strings,
+    generate_event,
+    unknown_type_message,
+)
 from simulator.oauth import OAuthRegistry
 from simulator.ratelimit import RateLimiter
 from simulator.sessions import CLOSE_CODES, DISCONNECTED_STATUS, Session
@@ -227,7 +232,7 @@ class SimulatorState:
             key = json.dumps(sub.condition, sort_keys=True)
             if key not in events:
                 event = generate_event(sub_type, version, sub.condition, overrides)
-                events[key] = apply_field_strings(event, assignments)
+                events[key] = apply_field_strings(event, assignments, sub_type)
             message_id = self.deliver(sub, events[key], age_s)
             if message_id is not None:
                 message_ids.append(message_id)
@@ -246,7 +251,7 @@ class SimulatorState:
     ) -> dict[str, Any]:
         """Fire `count` events, `rate` per second (None: all at once)."""
         if sub_type not in SUPPORTED_TYPES:
-            raise ControlError(400, f"unknown subscription type {sub_type!r}")
+            raise ControlError(400, unknown_type_message(sub_type))
         version = version or SUPPORTED_TYPES[sub_type]
         if version != SUPPORTED_TYPES[sub_type]:
             raise ControlError(
@@ -254,6 +259,15 @@ class SimulatorState:
             )
         if count < 1 or (rate is not None and rate <= 0):
             raise ControlError(400, "count must be at least 1 and rate above 0")
+        if assignments:
+            # Refuse a field the event does not have, or a value of the wrong kind, before
+            # anything is sent (and even when no subscription would receive the event).
+            try:
+                apply_field_strings(
+                    generate_event(sub_type, version, condition, event), assignments, sub_type
+                )
+            except SimulatorError as error:
+                raise ControlError(400, str(error)) from None
         message_ids: list[str] = []
         for index in range(count):
             if rate is not None and index:

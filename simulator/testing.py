@@ -117,6 +117,10 @@ def _config(options: dict[str, Any]) -> SimulatorConfig:
     if redirect_uri is not None and redirect_uri != config.redirect_uri:
         config.extra_redirect_uris.append(config.redirect_uri)
         config.redirect_uri = redirect_uri
+    # Each URI once, the primary one first (it is what `env()` and the root page show).
+    config.extra_redirect_uris = [
+        uri for uri in dict.fromkeys(config.extra_redirect_uris) if uri != config.redirect_uri
+    ]
     return config
 
 

@@ -1,5 +1,6 @@
 /*
- * StreamCore dashboard: status, authorization, start/stop, workers, demo triggers, live events.
+ * StreamCore dashboard: status, authorization, start/stop, workers, demo triggers, live events
+ * (with the recent history the event log retains).
  * Overlays and keys are in keys.js, shared helpers in common.js (both loaded before this).
  *
  * Every call is same-origin and relies on the login cookie (or on being local when no admin
@@ -273,26 +274,52 @@
     return { kind: text.kind, title: text.title + (text.detail ? " · " + text.detail : "") };
   }
 
-  function addToFeed(envelope) {
-    if (envelope.event === "system.pong") return;
+  function feedItem(envelope) {
     var text = describe(envelope);
     var item = el("li", null, "kind-" + text.kind);
     item.appendChild(el("span", envelope.event, "event-name"));
     item.appendChild(el("time", new Date(envelope.ts || Date.now()).toLocaleTimeString(), "event-time"));
     item.appendChild(el("span", text.title, "event-text"));
+    return item;
+  }
+
+  // Events wait here (at most FEED_MAX, oldest dropped) and reach the page in one batch, so the
+  // history replayed when the page opens (up to the whole retention) costs one render.
+  var feedPending = [];
+  var feedFlush = null;
+
+  function flushFeed() {
+    feedFlush = null;
     var feed = $("feed");
-    feed.insertBefore(item, feed.firstChild);
+    var batch = document.createDocumentFragment();
+    for (var i = feedPending.length - 1; i >= 0; i--) batch.appendChild(feedItem(feedPending[i]));
+    feedPending = [];
+    feed.insertBefore(batch, feed.firstChild);
     while (feed.children.length > FEED_MAX) feed.removeChild(feed.lastChild);
-    $("feed-empty").hidden = true;
+    $("feed-empty").hidden = feed.children.length > 0;
+  }
+
+  function addToFeed(envelope) {
+    if (envelope.event === "system.pong" || envelope.event === "system.replay_truncated") return;
+    feedPending.push(envelope);
+    if (feedPending.length > FEED_MAX) feedPending.shift();
+    if (feedFlush === null) feedFlush = setTimeout(flushFeed, 0);
   }
 
   var feedConnection = null;
+  /** Where the feed resumes: "0" at first, so the recent history (what the event log still
+   * retains, of which the newest FEED_MAX are kept) is listed as soon as the page opens. */
+  var feedSince = "0";
   function connectFeed(key) {
-    if (feedConnection) feedConnection.close();
+    if (feedConnection) {
+      feedSince = feedConnection.lastId || feedSince;
+      feedConnection.close();
+    }
     $("feed-key-form").hidden = true;
     feedConnection = window.StreamCore.connect({
       key: key || "",
       events: "",
+      since: feedSince,
       onStatus: function (state, detail) {
         var label = state === "open" ? "live" : state === "closed" ? "reconnecting" : state;
         setPill($("feed-state"), label, state);
@@ -308,6 +335,43 @@
     window.streamcoreFeed = feedConnection;
   }
 
+  // -- authorization link -----------------------------------------------------------------
+
+  /** Ask for a link first: on an install without a Twitch application, /tokens/authorize
+   * answers a bare JSON 503, so the page explains what to set instead of going there. */
+  function authorizeOnTwitch(event) {
+    if (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
+    event.preventDefault();
+    var link = $("auth-link");
+    link.setAttribute("aria-busy", "true");
+    api("GET", "/tokens/link").then(function (result) {
+      link.removeAttribute("aria-busy");
+      var url = result.ok && result.data ? String(result.data.auth_url || "") : "";
+      if (/^https?:\/\//.test(url)) {
+        $("auth-setup").hidden = true;
+        window.location.assign(url);
+      } else if (result.status === 503 && result.data && result.data.error === "twitch_not_configured") {
+        showSetup(result.data.message);
+      } else {
+        notify("Could not start the authorization: " + problem(result), "bad");
+      }
+    }, function () {
+      link.removeAttribute("aria-busy");
+      notify("StreamCore did not answer.", "bad");
+    });
+  }
+
+  function showSetup(message) {
+    $("auth-setup-reason").textContent = message || "";
+    // Twitch accepts plain http only for localhost, so a loopback address is spelled so.
+    var origin = window.location.protocol + "//" +
+      window.location.host.replace(/^(127\.0\.0\.1|\[::1\])(?=:|$)/, "localhost");
+    $("auth-setup-redirect").textContent = origin + "/tokens/callback";
+    var box = $("auth-setup");
+    box.hidden = false;
+    box.focus();
+  }
+
   // -- start --------------------------------------------------------------------------------
 
   function init() {
@@ -315,6 +379,7 @@
     $("stop-btn").addEventListener("click", stop);
     $("device-btn").addEventListener("click", startDeviceFlow);
     $("revoke-btn").addEventListener("click", revokeToken);
+    $("auth-link").addEventListener("click", authorizeOnTwitch);
     $("feed-key-form").addEventListener("submit", function (event) {
       event.preventDefault();
       connectFeed($("feed-key").value.trim());

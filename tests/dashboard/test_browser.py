@@ -132,3 +132,88 @@ async def test_feed_asks_for_a_key_when_the_server_requires_one(
         await eventually(lambda: server.connected() == 1, what="1 client connected")
         await server.publisher.publish("alert.raid", {"user": {"name": "Ada"}, "viewers": 3})
         await expect(page.locator("#feed li").first).to_contain_text("Ada is raiding!")
+
+
+async def test_live_feed_lists_the_recent_history_when_the_page_opens(
+    streamcore: Server, browser: Browser
+) -> None:
+    # Events that went out before the page was opened are in the event log's retention: the
+    # feed replays it (the newest FEED_MAX = 100, newest first).
+    for number in range(1, 106):
+        await streamcore.publisher.publish(
+            "alert.raid", {"user": {"name": f"Raider{number}"}, "viewers": number}
+        )
+    page = await open_dashboard(browser, streamcore)
+    await expect(page.locator("#feed-state")).to_have_text("live", timeout=WAIT_MS)
+    items = page.locator("#feed li")
+    await expect(items).to_have_count(100, timeout=WAIT_MS)
+    await expect(items.first).to_contain_text("Raider105 is raiding!")
+    await expect(items.last).to_contain_text("Raider6 is raiding!")
+    await expect(page.locator("#feed-empty")).to_be_hidden()
+    # And live events still arrive on top, once each.
+    await streamcore.publisher.publish("alert.follow", {"user": {"name": "Newcomer"}})
+    await expect(items.first).to_contain_text("Newcomer followed!", timeout=WAIT_MS)
+    await expect(items).to_have_count(100)
+    await expect(page.locator("#feed li", has_text="Raider105 is")).to_have_count(1)
+
+
+async def test_live_feed_shows_what_a_viewer_typed_with_a_redemption(
+    embedded_streamcore: Server, browser: Browser
+) -> None:
+    page = await open_dashboard(browser, embedded_streamcore)
+    await expect(page.locator("#feed-state")).to_have_text("live", timeout=WAIT_MS)
+    await embedded_streamcore.publisher.publish(
+        "redemption",
+        {
+            "id": "r1",
+            "user": {"id": "1", "login": "ada", "name": "Ada"},
+            "reward": {"id": "w1", "title": "Song request", "cost": 2000, "prompt": "A song"},
+            "input": "C418 - Sweden",
+            "status": "unfulfilled",
+            "redeemed_at": "now",
+        },
+    )
+    await expect(page.locator("#feed li").first).to_contain_text(
+        "Ada redeemed Song request · C418 - Sweden", timeout=WAIT_MS
+    )
+
+
+async def test_authorize_without_a_twitch_application_says_which_settings_to_set(
+    tmp_path: Path, browser: Browser
+) -> None:
+    async with run_streamcore(
+        tmp_path, EMBEDDED_BUS, twitch_client_id="", twitch_client_secret=""
+    ) as server:
+        page = await open_dashboard(browser, server)
+        link = page.get_by_role("link", name="Authorize on Twitch")
+        await expect(link).to_be_visible(timeout=WAIT_MS)
+        await link.click()
+        setup = page.locator("#auth-setup")
+        await expect(setup).to_be_visible(timeout=WAIT_MS)
+        for setting in ("TWITCH_CLIENT_ID", "TWITCH_CLIENT_SECRET", "TWITCH_REDIRECT_URI"):
+            await expect(setup).to_contain_text(setting)
+        await expect(setup).to_contain_text("README.md")
+        await expect(setup).to_contain_text("To connect a real channel")
+        await expect(setup.get_by_role("link", name="dev.twitch.tv/console/apps")).to_be_visible()
+        await expect(setup).to_contain_text(f"localhost:{server.port}/tokens/callback")
+        # Still the dashboard: not the bare JSON error of /tokens/authorize.
+        await expect(page).to_have_url(server.http_url + "/dashboard")
+
+
+async def test_authorize_with_a_twitch_application_goes_through_twitch_and_connects(
+    tmp_path: Path, browser: Browser
+) -> None:
+    from simulator.testing import run_simulator
+    from tests.conftest import free_port
+
+    port = free_port()
+    async with run_simulator(redirect_uri=f"http://127.0.0.1:{port}/tokens/callback") as sim:
+        settings = {name.lower(): value for name, value in sim.env().items()}
+        async with run_streamcore(tmp_path, EMBEDDED_BUS, port=port, **settings) as server:
+            page = await open_dashboard(browser, server)
+            await page.get_by_role("link", name="Authorize on Twitch").click(timeout=WAIT_MS)
+            # The simulated Twitch approves at once and sends the browser to the callback.
+            await expect(page.get_by_text("Connected as")).to_be_visible(timeout=WAIT_MS)
+            assert page.url.startswith(server.http_url + "/tokens/callback?code=")
+            await page.goto(server.http_url + "/dashboard")
+            await expect(page.locator("#auth-state")).to_have_text("Connected", timeout=WAIT_MS)

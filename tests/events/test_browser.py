@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -131,3 +132,73 @@ async def test_the_browser_kit_delivers_an_id_once_even_when_it_arrives_twice(
     }"""
     )
     assert delivered == ["5-0", "5-1", "6-0", None]
+
+
+REDEMPTION = {
+    "id": "r1",
+    "user": USER,
+    "reward": {"id": "w1", "title": "Song request", "cost": 2000, "prompt": "Name a song"},
+    "input": "Lo-fi Girl - Snowman",
+    "status": "unfulfilled",
+    "redeemed_at": "now",
+}
+
+
+async def test_event_feed_shows_what_a_viewer_typed_with_a_redemption(
+    streamcore: Server, browser: Browser
+) -> None:
+    # The redemptions worker emits the viewer's text as `input` (README, Events).
+    page = await open_overlay(browser, streamcore, "/overlays/feed.html")
+    await streamcore.publisher.publish("redemption", REDEMPTION)
+    await expect(page.locator("#feed li").first).to_contain_text(
+        "Ada redeemed Song request - Lo-fi Girl - Snowman", timeout=10_000
+    )
+
+
+async def test_alerts_say_one_bit_and_one_sub_and_plural_for_more(
+    streamcore: Server, browser: Browser
+) -> None:
+    page = await open_overlay(browser, streamcore, "/overlays/feed.html")
+    published = [
+        ("alert.cheer", {"user": USER, "bits": 1, "message": "Cheer1"}),
+        ("alert.cheer", {"user": USER, "bits": 250, "message": "Cheer250"}),
+        ("alert.gift", {"user": USER, "count": 1, "tier": "1000"}),
+        ("alert.gift", {"user": USER, "count": 5, "tier": "1000"}),
+    ]
+    for name, data in published:
+        await streamcore.publisher.publish(name, data)
+    items = page.locator("#feed li")
+    await expect(items).to_have_count(4, timeout=10_000)
+    texts = [await items.nth(i).inner_text() for i in range(4)]  # newest first
+    assert texts[3].startswith("Ada cheered 1 bit! - Cheer1")
+    assert texts[2].startswith("Ada cheered 250 bits! - Cheer250")
+    assert texts[1].startswith("Ada gifted 1 sub! - Tier 1")
+    assert texts[0].startswith("Ada gifted 5 subs! - Tier 1")
+
+
+async def test_chat_box_shows_the_emote_name_when_its_image_cannot_load(
+    streamcore: Server, browser: Browser
+) -> None:
+    # No internet (or the CDN is down): the image fails, and the name is shown instead.
+    page = await open_overlay(browser, streamcore, "/overlays/chat.html")
+    unreachable = f"http://127.0.0.1:{free_port()}/emoticons/v2/25/default/dark/1.0"
+    await streamcore.publisher.publish(
+        "chat.message",
+        {
+            "id": "m2",
+            "user": USER,
+            "text": "hi Kappa there",
+            "fragments": [
+                {"type": "text", "text": "hi ", "emote": None},
+                {"type": "emote", "text": "Kappa", "emote": {"id": "25", "url": unreachable}},
+                {"type": "text", "text": " there", "emote": None},
+            ],
+        },
+    )
+    message = page.locator("#chat .message")
+    # Rendered text only (innerText): a broken image's alt text would not count.
+    await expect(message).to_have_text(
+        re.compile(r"^Ada:\s*hi Kappa there$"), use_inner_text=True, timeout=10_000
+    )
+    await expect(message.get_by_text("Kappa", exact=True)).to_be_visible()
+    await expect(message.locator("img.emote")).to_be_hidden()

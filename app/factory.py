@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.deps import find_services
 from app.guards import RequestGuard, admit_websocket
+from app.instance import runtime_file
 from app.outages import answer_outages_with_503
 from app.routes.dashboard import ASSETS_DIR as DASHBOARD_ASSETS
 from app.routes.dashboard import router as dashboard_router
@@ -130,7 +131,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                     await services.system.start()
                 except AuthRequired:
                     logger.warning("STREAMCORE_AUTOSTART: not started, authorization is needed")
-            yield
+            # `streamcore status` and `keys` find this server by it (app/instance.py).
+            with runtime_file(app, settings.streamcore_data_dir):
+                yield
     except StreamCoreError as error:
         # Start-up errors only: once serving, the lifespan's body is just the yield.
         app.state.startup_error = str(error)

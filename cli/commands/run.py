@@ -73,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.factory import create_app
+    from app.instance import announce, local_url
     from core.logging import configure_logging
     from core.settings import load_settings
 
@@ -84,5 +85,7 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(**overrides)
     configure_logging(settings.streamcore_log_level, settings.streamcore_log_format)
     app = create_app(settings)
+    # The runtime file by which `streamcore status` and `keys` find this server.
+    announce(app, local_url(settings.streamcore_host, settings.streamcore_port), "run")
     uvicorn.run(app, **uvicorn_options(settings))
     return 0

@@ -12,7 +12,9 @@ from core.errors import StreamCoreError
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("status", help="show the status of a running StreamCore")
     parser.add_argument(
-        "--url", help="StreamCore's address (default http://STREAMCORE_HOST:STREAMCORE_PORT)"
+        "--url",
+        help="StreamCore's address (default: the running `streamcore run` or demo, else "
+        "http://STREAMCORE_HOST:STREAMCORE_PORT)",
     )
     parser.add_argument("--json", action="store_true", help="print the raw JSON status")
     parser.set_defaults(func=run)
@@ -21,21 +23,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     import httpx
 
+    from cli.target import admin_headers, status_target
     from core.settings import load_settings
 
     settings = load_settings()
-    host = (
-        "127.0.0.1" if settings.streamcore_host in ("0.0.0.0", "::") else settings.streamcore_host
-    )
-    url = (args.url or f"http://{host}:{settings.streamcore_port}").rstrip("/")
-    headers = {}
-    if settings.streamcore_admin_token is not None:
-        headers["Authorization"] = f"Bearer {settings.streamcore_admin_token.get_secret_value()}"
+    target = status_target(settings, args.url)
+    url = target.url
+    assert url is not None
+    target.say()
     try:
-        response = httpx.get(f"{url}/system/status", headers=headers, timeout=10)
+        response = httpx.get(f"{url}/system/status", headers=admin_headers(settings), timeout=10)
     except httpx.HTTPError:
         raise StreamCoreError(
             f"No StreamCore answers at {url}; start it with `uv run streamcore run` or pass --url"
+            + target.hint()
         ) from None
     if response.status_code in (401, 403):
         raise StreamCoreError(

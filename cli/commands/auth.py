@@ -12,16 +12,10 @@ import asyncio
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-import httpx
-
-from core.settings import Settings
-from tokens.constants import HTTP_TIMEOUT_S
-from tokens.device import poll_until_authorized
-from tokens.oauth import TwitchOAuth
-from tokens.scopes import CORE_SCOPES, union_scopes
-from tokens.vault import TokenVault
+if TYPE_CHECKING:
+    from core.settings import Settings
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -44,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     configure_logging("WARNING", settings.streamcore_log_format)
+    from tokens.scopes import CORE_SCOPES, union_scopes
+
     scopes = union_scopes(CORE_SCOPES, _worker_scopes(), args.scope)
     login = asyncio.run(authorize_device(settings, scopes))
     return 0 if login else 1
@@ -63,7 +59,15 @@ async def authorize_device(
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> str | None:
     """Run the device flow end to end and store the token; returns the login it belongs to."""
+    # Imported here, not at the top: every `streamcore` command builds this module's parser,
+    # and a trigger or a status must not pay for the HTTP and token stack it never uses.
+    import httpx
+
     from db_infrastructure import create_store
+    from tokens.constants import HTTP_TIMEOUT_S
+    from tokens.device import poll_until_authorized
+    from tokens.oauth import TwitchOAuth
+    from tokens.vault import TokenVault
 
     store = create_store(settings)
     await store.connect()

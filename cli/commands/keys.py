@@ -15,14 +15,14 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from core.errors import StreamCoreError
-from db_infrastructure.base import Store
-from events.keys import ClientKeys, KeyRecord
 
 if TYPE_CHECKING:
     import httpx
 
     from cli.target import Target
     from core.settings import Settings
+    from db_infrastructure.base import Store
+    from events.keys import ClientKeys, KeyRecord
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -111,6 +111,8 @@ def _answer(response: httpx.Response, url: str) -> Any:
 
 
 def _create_remote(args: argparse.Namespace, client: httpx.Client, url: str) -> int:
+    from events.keys import KeyRecord
+
     body = {"name": args.name, "events": args.events}
     created = _answer(client.post(f"{url}/keys", json=body), url)
     record = KeyRecord(
@@ -126,6 +128,8 @@ def _create_remote(args: argparse.Namespace, client: httpx.Client, url: str) -> 
 
 
 def _list_remote(args: argparse.Namespace, client: httpx.Client, url: str) -> int:
+    from events.keys import KeyRecord
+
     records = [KeyRecord(**item) for item in _answer(client.get(f"{url}/keys"), url)]
     _print_records(records)
     return 0
@@ -133,6 +137,8 @@ def _list_remote(args: argparse.Namespace, client: httpx.Client, url: str) -> in
 
 def _revoke_remote(args: argparse.Namespace, client: httpx.Client, url: str) -> int:
     from urllib.parse import quote
+
+    from events.keys import KeyRecord
 
     revoked = _answer(client.delete(f"{url}/keys/{quote(args.name_or_id, safe='')}"), url)
     _print_revoked(KeyRecord(**revoked))
@@ -145,6 +151,7 @@ def _revoke_remote(args: argparse.Namespace, client: httpx.Client, url: str) -> 
 async def _with_keys() -> tuple[ClientKeys, Store]:
     from core.settings import load_settings
     from db_infrastructure import create_store
+    from events.keys import ClientKeys
 
     store = create_store(load_settings())
     await store.connect()
@@ -180,7 +187,7 @@ async def _list() -> int:
 async def _revoke(name_or_id: str) -> int:
     from app.services import open_backends
     from core.settings import load_settings
-    from events.keys import revoke_everywhere
+    from events.keys import ClientKeys, revoke_everywhere
 
     async with open_backends(load_settings()) as (bus, store):
         record = await revoke_everywhere(ClientKeys(store), bus, name_or_id)

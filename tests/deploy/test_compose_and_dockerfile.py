@@ -4,7 +4,7 @@ production setup keeps its promises (health checks, secrets required, durable Re
 Dockerfile keeps its multi-stage shape, and the development compose runs the whole stack.
 
 The image itself is built and run for real by deploy/test-image.sh (podman, a lookalike base),
-which .ci/run calls after the tests."""
+which .ci/run calls before the test suite."""
 
 from __future__ import annotations
 
@@ -181,7 +181,8 @@ def test_ci_runs_install_sh_without_path_help_and_then_the_image_test() -> None:
     ci = (ROOT / ".ci/run").read_text()
     install = ci.index("sh deploy/install.sh\n")
     assert "PATH=" not in ci[:install], "install.sh must work without a PATH tweak"
-    assert ci.index("bash deploy/test-image.sh") > ci.index("uv run pytest")
+    # The image test runs before the suite, so pytest's summary closes the run.
+    assert ci.index("bash deploy/test-image.sh") < ci.index("uv run pytest")
 
 
 @pytest.mark.slow

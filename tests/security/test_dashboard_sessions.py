@@ -113,6 +113,7 @@ async def test_a_session_ends_after_its_absolute_lifetime(tmp_path: Path) -> Non
         await eventually(refused, within_s=5, what="the session expired")
 
 
+@pytest.mark.slow  # waits out real idle periods (seconds)
 async def test_a_session_ends_when_idle_and_use_keeps_it_alive(tmp_path: Path) -> None:
     overrides = {"streamcore_admin_token": ADMIN_TOKEN, "streamcore_session_idle_s": 1}
     async with serving(tmp_path, **overrides) as app, http(app) as api:

@@ -51,21 +51,21 @@ def admin_headers(settings: Settings) -> dict[str, str]:
 
 
 def status_target(settings: Settings, url: str | None) -> Target:
-    if url:
-        return Target(url.rstrip("/"))
-    running = find_instance(settings.streamcore_data_dir)
-    if running is not None:
-        return Target(running.url, running)
-    demo = find_instance(demo_data_dir(settings.streamcore_data_dir))
     configured = local_url(settings.streamcore_host, settings.streamcore_port)
-    if demo is None:
-        return Target(configured)
-    if settings.model_fields_set & {"streamcore_host", "streamcore_port"}:
-        return Target(configured, skipped_demo=demo)
-    return Target(demo.url, demo)
+    elsewhere = bool(settings.model_fields_set & {"streamcore_host", "streamcore_port"})
+    return _choose(settings, url, configured, elsewhere)
 
 
 def keys_target(settings: Settings, url: str | None) -> Target:
+    # No server found: the configured store itself (Target(None)).
+    return _choose(settings, url, None, settings.postgres_dsn is not None)
+
+
+def _choose(
+    settings: Settings, url: str | None, fallback: str | None, configured_elsewhere: bool
+) -> Target:
+    """`--url`, else a running `streamcore run` here, else `fallback` when a setting points
+    elsewhere or no demo runs, else the running demo (see the module docstring)."""
     if url:
         return Target(url.rstrip("/"))
     running = find_instance(settings.streamcore_data_dir)
@@ -73,7 +73,7 @@ def keys_target(settings: Settings, url: str | None) -> Target:
         return Target(running.url, running)
     demo = find_instance(demo_data_dir(settings.streamcore_data_dir))
     if demo is None:
-        return Target(None)
-    if settings.postgres_dsn is not None:
-        return Target(None, skipped_demo=demo)
+        return Target(fallback)
+    if configured_elsewhere:
+        return Target(fallback, skipped_demo=demo)
     return Target(demo.url, demo)

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.polling import eventually
 from tests.redis_server import RedisServer
-from tests.system.test_system_flow import WAIT_S, authorize, deploy
+from tests.system.test_system_flow import authorize, deploy, gateway_connected
 
 pytestmark = pytest.mark.slow
 
@@ -23,11 +22,7 @@ async def test_status_answers_within_seconds_while_redis_is_paused(
         await authorize(deployment)
         await deployment.api.post("/system/start")
 
-        async def connected() -> bool:
-            status = (await deployment.api.get("/system/status")).json()
-            return status["gateway"]["state"] == "connected"
-
-        await eventually(connected, within_s=WAIT_S, what="the gateway connected")
+        await gateway_connected(deployment)
         assert redis_server.process is not None
         os.kill(redis_server.process.pid, signal.SIGSTOP)
         try:

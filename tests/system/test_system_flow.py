@@ -100,6 +100,16 @@ async def authorize(deployment: Deployment) -> None:
     assert done.status_code == 200, done.text
 
 
+async def gateway_connected(deployment: Deployment) -> None:
+    """Wait until /system/status shows the gateway connected."""
+
+    async def connected() -> bool:
+        status = (await deployment.api.get("/system/status")).json()
+        return bool(status["gateway"]["state"] == "connected")
+
+    await eventually(connected, within_s=WAIT_S, what="the gateway connected")
+
+
 async def test_health_reports_not_running_before_start(deployment: Deployment) -> None:
     response = await deployment.api.get("/")
     assert response.json() == {"status": "StreamCore Online", "running": False}
@@ -145,11 +155,7 @@ async def test_status_reports_every_part(deployment: Deployment) -> None:
     await authorize(deployment)
     await deployment.api.post("/system/start")
 
-    async def connected() -> bool:
-        status = (await deployment.api.get("/system/status")).json()
-        return status["gateway"]["state"] == "connected"
-
-    await eventually(connected, within_s=WAIT_S, what="the gateway connected")
+    await gateway_connected(deployment)
     await deployment.sim.trigger("channel.follow")
 
     async def handled() -> bool:
@@ -206,11 +212,7 @@ async def test_metrics_count_events_workers_clients_and_latency(deployment: Depl
     await authorize(deployment)
     await deployment.api.post("/system/start")
 
-    async def connected() -> bool:
-        status = (await deployment.api.get("/system/status")).json()
-        return status["gateway"]["state"] == "connected"
-
-    await eventually(connected, within_s=WAIT_S, what="the gateway connected")
+    await gateway_connected(deployment)
     await deployment.sim.trigger("channel.follow", count=2)
 
     async def counted() -> bool:

@@ -119,7 +119,15 @@ async def test_403_fails_one_subscription_and_the_others_work(
     scopes = ["moderator:read:followers"]  # bits:read (channel.cheer) is missing
     async with running_gateway(sim, redis_bus, tmp_path, scopes=scopes) as run:
         await run.wait_subscribed(1)
-        statuses = {s["type"]: s for s in run.gateway.status()["subscriptions"]}
+        # The two creations run in parallel: the follow may be enabled while the cheer's
+        # answer (403) is still on its way. Wait for it to settle, then assert.
+
+        def settled() -> dict[str, dict[str, Any]] | None:
+            found = {s["type"]: s for s in run.gateway.status()["subscriptions"]}
+            return found if found["channel.cheer"]["status"] != "pending" else None
+
+        statuses = await eventually(settled, what="the cheer's creation answered")
+        assert statuses is not None
         assert statuses["channel.follow"]["status"] == "enabled"
         assert statuses["channel.cheer"]["status"] == "failed"
         assert "bits:read" in statuses["channel.cheer"]["reason"]

@@ -11,8 +11,14 @@ import asyncpg
 
 from core.errors import BackendUnavailable
 from core.settings import redact_url
-from db_infrastructure.base import Store
-from db_infrastructure.errors import MigrationError, StoreUnavailable
+from db_infrastructure.base import (
+    INT_JSON,
+    NUMBER_JSON,
+    Store,
+    incr_operands,
+    incremented,
+)
+from db_infrastructure.errors import MigrationError, NotANumber, StoreUnavailable
 from db_infrastructure.migrate import SCHEMA_VERSION_DDL, load_migrations
 
 #: Advisory lock id held while migrating, so concurrent start-ups apply each file once.
@@ -31,6 +37,31 @@ _OUTAGES = (
     asyncpg.PostgresConnectionError,
     asyncpg.CannotConnectNowError,
 )
+
+#: One statement: the row lock taken by ON CONFLICT serialises concurrent increments of a key
+#: across connections and processes. $1 namespace, $2 key, $3 JSON for a missing or expired key,
+#: $4 now, $5 the JSON amount, $6 INT_JSON, $7 NUMBER_JSON. int + int adds as numeric (Python
+#: ints have no size limit); otherwise as float8, whose text gets ".0" when it has no point or
+#: exponent, so it still reads back as a float. A value that is not a number gives NULL and the
+#: row is written back unchanged, which RETURNING reports.
+_INCR = """
+INSERT INTO kv AS old (namespace, key, value, expires_at, updated_at)
+VALUES ($1, $2, $3, NULL, $4)
+ON CONFLICT (namespace, key) DO UPDATE SET (value, expires_at, updated_at) = (
+    SELECT COALESCE(added.value, old.value),
+           CASE WHEN added.value IS NULL THEN old.expires_at END,
+           CASE WHEN added.value IS NULL THEN old.updated_at ELSE excluded.updated_at END
+    FROM (SELECT CASE
+        WHEN old.expires_at <= excluded.updated_at THEN excluded.value
+        WHEN old.value ~ $6::text AND $5::text ~ $6::text
+            THEN (old.value::numeric + $5::text::numeric)::text
+        WHEN old.value ~ $7::text THEN regexp_replace(
+            (old.value::float8 + $5::text::float8)::text, '^(-?[0-9]+)$', '\\1.0'
+        )
+    END AS value) AS added
+)
+RETURNING value
+"""
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -69,7 +100,9 @@ class PostgresStore(Store):
         return self._pool
 
     async def connect(self) -> None:
-        server_settings = {"application_name": "streamcore"}
+        # float8 as text must read back as the same float (incr stores it so): any positive
+        # setting gives the shortest exact form since PostgreSQL 12, 17 digits before.
+        server_settings = {"application_name": "streamcore", "extra_float_digits": "3"}
         if self._schema:
             server_settings["search_path"] = self._schema
         try:
@@ -151,6 +184,26 @@ class PostgresStore(Store):
             None if ttl_s is None else now + ttl_s,
             now,
         )
+
+    @_outages_surface
+    async def incr(self, namespace: str, key: str, amount: int | float) -> int | float:
+        added, first = incr_operands(amount)
+        try:
+            value = await self.pool.fetchval(
+                _INCR,
+                namespace,
+                key,
+                first,
+                time.time(),
+                added,
+                INT_JSON.pattern,
+                NUMBER_JSON.pattern,
+            )
+        except asyncpg.NumericValueOutOfRangeError:
+            raise NotANumber(
+                f"{namespace} {key!r} + {added} is out of the range of a float"
+            ) from None
+        return incremented(namespace, key, str(value))
 
     @_outages_surface
     async def take(self, namespace: str, key: str) -> str | None:

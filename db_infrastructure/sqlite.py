@@ -7,6 +7,7 @@ WAL mode lets a second process (`streamcore workers`) read while the API process
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import time
 from pathlib import Path
@@ -14,12 +15,43 @@ from pathlib import Path
 import aiosqlite
 
 from core.errors import BackendUnavailable
-from db_infrastructure.base import Store
-from db_infrastructure.errors import MigrationError
+from db_infrastructure.base import NUMBER_JSON, Store, incr_operands, incremented
+from db_infrastructure.errors import MigrationError, NotANumber
 from db_infrastructure.migrate import SCHEMA_VERSION_DDL, load_migrations
 
 #: Tries to switch a busy database to WAL before giving up (about 5 s in all).
 WAL_ATTEMPTS = 40
+
+#: One statement, so it holds the database write lock from read to write: increments from other
+#: connections and processes queue behind it (busy_timeout). The addition is `_json_add`, a
+#: Python function registered on the connection, because SQLite's own arithmetic would cap ints
+#: at 64 bits and print floats with 15 digits. ?1 namespace, ?2 key, ?3 JSON for a missing or
+#: expired key, ?4 now, ?5 the JSON amount. A value that is not a number gives NULL and the row
+#: is written back unchanged, which RETURNING reports.
+_INCR = """
+INSERT INTO kv AS old (namespace, key, value, expires_at, updated_at)
+VALUES (?1, ?2, ?3, NULL, ?4)
+ON CONFLICT (namespace, key) DO UPDATE SET (value, expires_at, updated_at) = (
+    SELECT COALESCE(added.value, old.value),
+           CASE WHEN added.value IS NULL THEN old.expires_at END,
+           CASE WHEN added.value IS NULL THEN old.updated_at ELSE excluded.updated_at END
+    FROM (SELECT CASE
+        WHEN old.expires_at <= excluded.updated_at THEN excluded.value
+        ELSE streamcore_json_add(old.value, ?5)
+    END AS value) AS added
+)
+RETURNING value
+"""
+#: How sqlite3 reports an exception raised inside `_json_add` (only an overflowing float sum).
+_FUNCTION_FAILED = "user-defined function raised exception"
+
+
+def _json_add(stored: object, amount: str) -> str | None:
+    """`stored + amount` as JSON for `_INCR`, with Python's own numbers; NULL if not a number."""
+    if not isinstance(stored, str) or NUMBER_JSON.fullmatch(stored) is None:
+        return None
+    # allow_nan=False raises on an infinite sum, which fails the statement and changes nothing.
+    return json.dumps(json.loads(stored) + json.loads(amount), allow_nan=False)
 
 
 def _statements(script: str) -> list[str]:
@@ -56,6 +88,7 @@ class SQLiteStore(Store):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = await aiosqlite.connect(self.path, isolation_level=None, timeout=30)
             await self.db.execute("PRAGMA busy_timeout=30000")
+            await self.db.create_function("streamcore_json_add", 2, _json_add, deterministic=True)
             await self._enable_wal()
         except (OSError, sqlite3.Error) as error:
             await self.close()
@@ -133,6 +166,22 @@ class SQLiteStore(Store):
             "updated_at = excluded.updated_at",
             (namespace, key, value, None if ttl_s is None else now + ttl_s, now),
         )
+
+    async def incr(self, namespace: str, key: str, amount: int | float) -> int | float:
+        added, first = incr_operands(amount)
+        try:
+            async with self.db.execute(
+                _INCR, (namespace, key, first, time.time(), added)
+            ) as cursor:
+                row = await cursor.fetchone()
+        except sqlite3.OperationalError as error:
+            if _FUNCTION_FAILED not in str(error):
+                raise
+            raise NotANumber(
+                f"{namespace} {key!r} + {added} is out of the range of a float"
+            ) from None
+        assert row is not None  # an upsert always returns its row
+        return incremented(namespace, key, str(row[0]))
 
     async def take(self, namespace: str, key: str) -> str | None:
         async with self.db.execute(

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,6 +18,7 @@ from dotenv import dotenv_values
 
 from core.constants import WORKER_STATE_NAMESPACE
 from db_infrastructure import Store
+from db_infrastructure.errors import NotANumber
 from workers.base import CONFIG_PREFIX, WorkerStateError
 
 #: State is for counters and small facts (last follower, goal progress), not for data sets.
@@ -28,14 +28,14 @@ MAX_STATE_VALUE_BYTES = 64 * 1024
 class StoredState:
     """Per-worker key-value state with JSON values, persisted in the store.
 
-    `incr` is atomic within one process only; two processes running the same worker can race
-    on the same key (the last write wins), so keep cross-process counters idempotent.
+    `incr` is atomic across processes: replicas and `streamcore workers` processes running the
+    same worker can count on one key and no increment is lost. `set` after `get` is not: the
+    last write wins.
     """
 
     def __init__(self, store: Store, worker_name: str) -> None:
         self._store = store
         self.namespace = WORKER_STATE_NAMESPACE.format(worker=worker_name)
-        self._lock = asyncio.Lock()
 
     async def get(self, key: str, default: Any = None) -> Any:
         raw = await self._store.get(self.namespace, key)
@@ -46,17 +46,26 @@ class StoredState:
         await self._store.put(self.namespace, key, self._encode(key, value), ttl_s)
 
     async def incr(self, key: str, amount: int | float = 1) -> int | float:
-        """Add `amount` to a numeric value (missing counts as 0) and return the new value."""
-        async with self._lock:
-            current = await self.get(key, 0)
-            if not isinstance(current, int | float) or isinstance(current, bool):
+        """Add `amount` to a numeric value (missing counts as 0) and return the new value.
+
+        Atomic across processes: the store adds in one database statement. Like `set` without
+        `ttl_s`, the value no longer expires; an expired value counts as missing.
+        """
+        if isinstance(amount, float):
+            self._encode(key, amount)  # NaN and infinity fail here, as they do in set()
+        try:
+            return await self._store.incr(self.namespace, key, amount)
+        except NotANumber as error:
+            if error.stored is None:  # the sum overflowed a float
                 raise WorkerStateError(
-                    f"state {key!r} holds {type(current).__name__}, not a number; "
-                    "use set() for it or another key for the counter"
-                )
-            value = current + amount
-            await self.set(key, value)
-            return value
+                    f"state {key!r} + {amount!r} is out of the range of a float; "
+                    "reset it with set()"
+                ) from None
+            current = json.loads(error.stored)
+        raise WorkerStateError(
+            f"state {key!r} holds {type(current).__name__}, not a number; "
+            "use set() for it or another key for the counter"
+        )
 
     async def delete(self, key: str) -> bool:
         return await self._store.delete(self.namespace, key)

@@ -9,7 +9,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from simulator import control, eventsub_ws, helix, index, oauth_routes
+from simulator import conduit_routes, control, eventsub_ws, helix, index, oauth_routes
 from simulator.errors import ControlError, HelixError, OAuthRefusal, SimulatorError
 from simulator.state import SimulatorState
 from simulator.ws_protocol import TwitchWebSocketProtocol
@@ -28,7 +28,14 @@ def create_app(state: SimulatorState) -> FastAPI:
 
     app = FastAPI(title="StreamCore Twitch simulator", lifespan=lifespan, docs_url="/control/docs")
     app.state.simulator = state
-    routers = (index.router, eventsub_ws.router, helix.router, oauth_routes.router, control.router)
+    routers = (
+        index.router,
+        eventsub_ws.router,
+        helix.router,
+        conduit_routes.router,
+        oauth_routes.router,
+        control.router,
+    )
     for router in routers:
         app.include_router(router)
 

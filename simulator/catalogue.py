@@ -30,6 +30,11 @@ class SubscriptionType:
     authorized_field: str | None = "broadcaster_user_id"
     #: The authorized user must moderate the channel in broadcaster_user_id (or own it).
     needs_moderator: bool = False
+    #: Chat types: with an app token the chatting user must also have granted `user:bot`, and
+    #: the broadcaster `channel:bot` unless the chatting user moderates the channel.
+    app_token_needs_bot: bool = False
+    #: Only an app token may create it, for its own client id in `condition.client_id`.
+    app_token_only: bool = False
 
     @property
     def needs_authorization(self) -> bool:
@@ -52,6 +57,17 @@ _CHAT_CONDITION = ("broadcaster_user_id", "user_id")
 
 def _public(name: str, version: str = "1") -> SubscriptionType:
     return SubscriptionType(name, version, authorized_field=None)
+
+
+def _chat(name: str) -> SubscriptionType:
+    return SubscriptionType(
+        name, "1", _CHAT, _CHAT_CONDITION, authorized_field="user_id", app_token_needs_bot=True
+    )
+
+
+#: Sent by Twitch itself when a conduit shard is disabled; the event names the conduit, the
+#: shard and its dead transport: https://dev.twitch.tv/docs/eventsub/handling-conduit-events/
+SHARD_DISABLED = "conduit.shard.disabled"
 
 
 _TYPES: list[SubscriptionType] = [
@@ -88,15 +104,9 @@ _TYPES: list[SubscriptionType] = [
         _REDEMPTIONS,
         optional=("reward_id",),
     ),
-    SubscriptionType(
-        "channel.chat.message", "1", _CHAT, _CHAT_CONDITION, authorized_field="user_id"
-    ),
-    SubscriptionType(
-        "channel.chat.notification", "1", _CHAT, _CHAT_CONDITION, authorized_field="user_id"
-    ),
-    SubscriptionType(
-        "channel.chat.message_delete", "1", _CHAT, _CHAT_CONDITION, authorized_field="user_id"
-    ),
+    _chat("channel.chat.message"),
+    _chat("channel.chat.notification"),
+    _chat("channel.chat.message_delete"),
     SubscriptionType("channel.hype_train.begin", "2", ("channel:read:hype_train",)),
     SubscriptionType("channel.hype_train.progress", "2", ("channel:read:hype_train",)),
     SubscriptionType("channel.hype_train.end", "2", ("channel:read:hype_train",)),
@@ -138,13 +148,28 @@ _TYPES: list[SubscriptionType] = [
     SubscriptionType("channel.vip.remove", "1", ("channel:read:vips", "channel:manage:vips")),
 ]
 
+#: Types about the app itself rather than a channel; the simulator sends their events on its
+#: own (a shard's socket closes), so they are not in CURRENT_VERSIONS and cannot be triggered.
+APP_TYPES: tuple[SubscriptionType, ...] = (
+    SubscriptionType(
+        SHARD_DISABLED,
+        "1",
+        required=("client_id",),
+        optional=("conduit_id",),
+        authorized_field=None,
+        app_token_only=True,
+    ),
+)
+
 #: (type, version) -> rules, for the current version of every supported type.
-CATALOGUE: dict[tuple[str, str], SubscriptionType] = {(t.name, t.version): t for t in _TYPES}
+CATALOGUE: dict[tuple[str, str], SubscriptionType] = {
+    (t.name, t.version): t for t in (*_TYPES, *APP_TYPES)
+}
 
 #: Type/version pairs Twitch has removed: creating them answers 410 Gone.
 REMOVED_VERSIONS: frozenset[tuple[str, str]] = frozenset({("channel.follow", "1")})
 
-#: Subscription type -> its current version.
+#: Channel event type -> its current version (the types the simulator can trigger).
 CURRENT_VERSIONS: dict[str, str] = {t.name: t.version for t in _TYPES}
 
 

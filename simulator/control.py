@@ -2,7 +2,7 @@
 
 Trigger events (bursts, stale, duplicated), reconnect or close sessions, pause keepalives,
 go silent, revoke subscriptions, revoke/expire/issue tokens, steer OAuth, approve device
-codes, and list sessions, subscriptions and tokens (tokens only as fingerprints).
+codes, and list sessions, subscriptions, conduits and tokens (tokens only as fingerprints).
 """
 
 from __future__ import annotations
@@ -210,6 +210,10 @@ async def list_sessions(request: Request) -> dict[str, Any]:
     for session in state.sessions.values():
         entry = session.describe()
         entry["subscriptions"] = len(state.subscriptions.enabled_on(session.id))
+        held = state.conduits.holding(session.id)
+        entry["conduit_shard"] = (
+            {"conduit_id": held[0].id, "shard_id": held[1].id} if held is not None else None
+        )
         data.append(entry)
     return {"data": data}
 
@@ -227,3 +231,15 @@ async def list_subscriptions(request: Request) -> dict[str, Any]:
 @router.get("/tokens")
 async def list_tokens(request: Request) -> dict[str, Any]:
     return {"data": _state(request).oauth.describe_tokens()}
+
+
+@router.get("/conduits")
+async def list_conduits(request: Request) -> dict[str, Any]:
+    """Every conduit with its shards, their statuses, its subscription count and `dropped`,
+    the notifications no shard could take."""
+    state = _state(request)
+    data = [
+        {**entry, "subscriptions": len(state.subscriptions.on_conduit(entry["id"]))}
+        for entry in state.conduits.describe()
+    ]
+    return {"data": data, "dropped": sum(entry["dropped"] for entry in data)}

@@ -1,8 +1,9 @@
 """The EventSub WebSocket endpoint (`/ws`): welcome, keepalives, deadlines, closes.
 
 The socket loop is thin: it drains the session's outbox onto the socket, sends a keepalive
-only when nothing else went out within the keepalive timeout, closes with 4003 when no
-subscription exists by the deadline, and closes with 4001 on any inbound data frame.
+only when nothing else went out within the keepalive timeout, closes with 4003 when neither a
+subscription nor a conduit shard uses the session by the deadline, and closes with 4001 on any
+inbound data frame.
 """
 
 from __future__ import annotations
@@ -136,7 +137,7 @@ async def _write(
 
         now = time.monotonic()
         if session.subscribe_deadline is not None and now >= session.subscribe_deadline:
-            if state.subscriptions.enabled_on(session.id):
+            if state.session_in_use(session.id):
                 session.subscribe_deadline = None
             else:
                 session.request_close(4003)

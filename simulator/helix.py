@@ -1,5 +1,7 @@
 """The Helix subset under `/helix`: EventSub subscriptions, Get Users, Send Chat Message.
 
+The conduit endpoints (`/helix/eventsub/conduits...`) are in `conduit_routes`.
+
 Every call checks `Client-Id` and the Bearer token against the simulated OAuth, takes one
 point from the caller's token bucket, and answers with the `Ratelimit-*` headers. Errors use
 Twitch's body {"error": "Bad Request", "status": 400, "message": "..."}.
@@ -27,14 +29,14 @@ MAX_USERS_PER_CALL = 100
 MAX_CHAT_MESSAGE = 500
 
 
-def _state(request: Request) -> SimulatorState:
+def sim_state(request: Request) -> SimulatorState:
     state: SimulatorState = request.app.state.simulator
     return state
 
 
 def authenticate(request: Request) -> AccessToken:
     """Check Client-Id + Bearer token and charge the rate limit; raise HelixError otherwise."""
-    state = _state(request)
+    state = sim_state(request)
     client_id = request.headers.get("client-id", "")
     request.state.bucket = state.ratelimits.bucket(client_id, "unauthenticated")
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
@@ -57,21 +59,21 @@ def authenticate(request: Request) -> AccessToken:
 Token = Annotated[AccessToken, Depends(authenticate)]
 
 
-def _headers(request: Request) -> dict[str, str]:
+def ratelimit_headers(request: Request) -> dict[str, str]:
     bucket = getattr(request.state, "bucket", None)
     return bucket.headers() if bucket is not None else {}
 
 
 def helix_error_response(request: Request, error: HelixError) -> JSONResponse:
     """The exception handler's response: Twitch's error body plus the rate-limit headers."""
-    return JSONResponse(error.body(), status_code=error.status, headers=_headers(request))
+    return JSONResponse(error.body(), status_code=error.status, headers=ratelimit_headers(request))
 
 
-def _json(request: Request, body: Any, status: int = 200) -> JSONResponse:
-    return JSONResponse(body, status_code=status, headers=_headers(request))
+def json_response(request: Request, body: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse(body, status_code=status, headers=ratelimit_headers(request))
 
 
-async def _body(request: Request) -> Any:
+async def json_body(request: Request) -> Any:
     try:
         return json.loads(await request.body() or b"null")
     except ValueError:
@@ -83,13 +85,15 @@ async def _body(request: Request) -> Any:
 
 @router.post("/eventsub/subscriptions")
 async def create_subscription(request: Request, token: Token) -> Response:
-    state = _state(request)
-    sub = state.subscriptions.create(token, await _body(request), state.open_session_or_none)
-    session = state.sessions[sub.session_id]
-    session.subscribe_deadline = None
-    assert token.user_id is not None
+    state = sim_state(request)
+    sub = state.subscriptions.create(
+        token, await json_body(request), state.open_session_or_none, state.conduits.owns
+    )
+    if sub.conduit_id is None:
+        state.sessions[sub.session_id].subscribe_deadline = None
     owned = state.subscriptions.owned_by(token.client_id, token.user_id)
-    return _json(request, {"data": [sub.public()], **state.subscriptions.totals(owned)}, 202)
+    totals = state.subscriptions.totals(owned, app=token.user_id is None)
+    return json_response(request, {"data": [sub.public()], **totals}, 202)
 
 
 _FILTERS = ("status", "type", "user_id", "subscription_id")
@@ -97,7 +101,7 @@ _FILTERS = ("status", "type", "user_id", "subscription_id")
 
 @router.get("/eventsub/subscriptions")
 async def list_subscriptions(request: Request, token: Token) -> Response:
-    state = _state(request)
+    state = sim_state(request)
     given = {k: request.query_params[k] for k in _FILTERS if k in request.query_params}
     if len(given) > 1:
         raise HelixError(
@@ -105,12 +109,8 @@ async def list_subscriptions(request: Request, token: Token) -> Response:
         )
     if "after" in request.query_params:
         raise HelixError(400, "invalid cursor in 'after'")
-    # An app token lists webhook and conduit subscriptions, which the simulator has none of.
-    subs = (
-        []
-        if token.user_id is None
-        else state.subscriptions.owned_by(token.client_id, token.user_id)
-    )
+    # A user token lists its WebSocket subscriptions; an app token the client's conduit ones.
+    subs = state.subscriptions.owned_by(token.client_id, token.user_id)
     selected = [
         s
         for s in subs
@@ -121,10 +121,10 @@ async def list_subscriptions(request: Request, token: Token) -> Response:
     ]
     body = {
         "data": [s.public() for s in selected],
-        **state.subscriptions.totals(subs),
+        **state.subscriptions.totals(subs, app=token.user_id is None),
         "pagination": {},
     }
-    return _json(request, body)
+    return json_response(request, body)
 
 
 @router.delete("/eventsub/subscriptions")
@@ -132,8 +132,8 @@ async def delete_subscription(request: Request, token: Token) -> Response:
     sub_id = request.query_params.get("id")
     if not sub_id:
         raise HelixError(400, "the 'id' query parameter is required")
-    _state(request).subscriptions.delete(token.client_id, token.user_id, sub_id)
-    return Response(status_code=204, headers=_headers(request))
+    sim_state(request).subscriptions.delete(token.client_id, token.user_id, sub_id)
+    return Response(status_code=204, headers=ratelimit_headers(request))
 
 
 # -- users ---------------------------------------------------------------------------------
@@ -141,7 +141,7 @@ async def delete_subscription(request: Request, token: Token) -> Response:
 
 @router.get("/users")
 async def get_users(request: Request, token: Token) -> Response:
-    state = _state(request)
+    state = sim_state(request)
     ids = request.query_params.getlist("id")
     logins = [login.lower() for login in request.query_params.getlist("login")]
     if len(ids) + len(logins) > MAX_USERS_PER_CALL:
@@ -155,7 +155,7 @@ async def get_users(request: Request, token: Token) -> Response:
         u.as_helix(include_email=u.id == token.user_id and "user:read:email" in token.scopes)
         for u in found
     ]
-    return _json(request, {"data": data})
+    return json_response(request, {"data": data})
 
 
 # -- chat ----------------------------------------------------------------------------------
@@ -181,8 +181,8 @@ def _check_chat_permission(
 
 @router.post("/chat/messages")
 async def send_chat_message(request: Request, token: Token) -> Response:
-    state = _state(request)
-    body = await _body(request)
+    state = sim_state(request)
+    body = await json_body(request)
     if not isinstance(body, dict):
         raise HelixError(400, "the body must be a JSON object")
     broadcaster, sender, text = (
@@ -212,6 +212,6 @@ async def send_chat_message(request: Request, token: Token) -> Response:
     # Everyone reading this channel's chat sees the message, as on Twitch.
     chat = {"broadcaster_user_id": broadcaster}
     state.deliver_once("channel.chat.message", "1", chat, overrides, {}, 0.0)
-    return _json(
+    return json_response(
         request, {"data": [{"message_id": message_id, "is_sent": True, "drop_reason": None}]}
     )

@@ -42,14 +42,23 @@ CONTROL_CALLS: dict[str, str] = {
     "POST /control/tokens/issue": 'mint a token {"user", "scopes"?, "expires_in"?}',
     "POST /control/oauth": 'steer /authorize and the device flow {"authorize_as"?, "deny"?}',
     "POST /control/device/approve": 'approve or deny a device code {"user_code", "user"?, "deny"?}',
-    "GET /control/sessions": "sessions with status, close code and subscription count",
+    "GET /control/sessions": (
+        "sessions with status, close code, subscription count and the conduit shard they carry"
+    ),
     "GET /control/subscriptions": "all subscriptions with their statuses",
+    "GET /control/conduits": (
+        'conduits with their shards, statuses and "dropped" (notifications no shard could take)'
+    ),
     "GET /control/tokens": "tokens as fingerprints, with user, scopes, expiry and status",
 }
 
 _SURFACES = (
     ("/ws", "EventSub WebSocket (?keepalive_timeout_seconds=10..600)"),
-    ("/helix", "Helix: /eventsub/subscriptions, /users, /chat/messages"),
+    (
+        "/helix",
+        "Helix: /eventsub/subscriptions, /eventsub/conduits, /eventsub/conduits/shards, "
+        "/users, /chat/messages",
+    ),
     ("/oauth2", "OAuth: /authorize, /token, /device, /activate, /validate, /revoke"),
     ("/control", "the control API below"),
 )

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from simulator import wire
+from simulator.catalogue import SHARD_DISABLED
+from simulator.conduits import Conduit, ConduitRegistry, Shard, routing_key
 from simulator.config import SimulatorConfig
 from simulator.errors import ControlError, SimulatorError
 from simulator.events import (
@@ -26,6 +28,7 @@ from simulator.events import (
 from simulator.oauth import OAuthRegistry
 from simulator.ratelimit import RateLimiter
 from simulator.sessions import CLOSE_CODES, DISCONNECTED_STATUS, Session
+from simulator.subscription_rules import SubscriptionRules
 from simulator.subscriptions import REVOCATION_STATUSES, EventSubSubscription, SubscriptionRegistry
 from simulator.users import OTHER_CHANNELS, SimUser, default_role_users
 
@@ -49,13 +52,16 @@ class SimulatorState:
         self.authorize_as = config.authorize_as
         self.authorize_deny = config.authorize_deny
         self.oauth = OAuthRegistry(config, login_of=self.login_of)
-        self.subscriptions = SubscriptionRegistry(
+        rules = SubscriptionRules(
             user_exists=lambda user_id: user_id in self.users_by_id,
             moderates=lambda user_id, channel: user_id in self.moderators.get(channel, set()),
             has_authorized=self.oauth.has_authorized,
+            granted_scope=self.oauth.granted_scope,
         )
+        self.subscriptions = SubscriptionRegistry(rules)
         self.ratelimits = RateLimiter(config.ratelimit_per_minute)
         self.sessions: dict[str, Session] = {}
+        self.conduits = ConduitRegistry(session_lookup=self.sessions.get)
         #: reconnect token -> id of the session that was told to move.
         self.reconnect_tokens: dict[str, str] = {}
         #: Timers (reconnect grace) owned by the app's lifespan, cancelled at shutdown.
@@ -118,6 +124,12 @@ class SimulatorState:
         session = self.sessions.get(session_id)
         return session if session is not None and session.is_open else None
 
+    def session_in_use(self, session_id: str) -> bool:
+        """A session escapes the 4003 deadline with a subscription or a conduit shard."""
+        return bool(self.subscriptions.enabled_on(session_id)) or (
+            self.conduits.holding(session_id) is not None
+        )
+
     def session_closed(self, session: Session, code: int | None, by_server: bool) -> None:
         """The socket is gone: disable what it held, unless a reconnect may still take it."""
         session.status = "closed"
@@ -126,15 +138,36 @@ class SimulatorState:
         if session.reconnect_token is not None and session.successor_id is None:
             return  # the grace timer decides: the client may still connect to reconnect_url
         status = CLOSE_CODES[code][1] if by_server and code in CLOSE_CODES else DISCONNECTED_STATUS
-        dropped = self.subscriptions.disable_session(session.id, status)
+        self._disable_session(session.id, status, code)
+
+    def _disable_session(self, session_id: str, status: str, code: int | None) -> None:
+        """Subscriptions on the session take `status`; so does a conduit shard it carried."""
+        dropped = self.subscriptions.disable_session(session_id, status)
         if dropped:
             logger.info(
                 "session %s closed (%s): %d subscriptions now %s",
-                session.id,
+                session_id,
                 code,
                 len(dropped),
                 status,
             )
+        for conduit, shard in self.conduits.session_closed(session_id, status):
+            logger.info("conduit %s shard %s now %s", conduit.id, shard.id, status)
+            self._announce_disabled_shard(conduit, shard)
+
+    def _announce_disabled_shard(self, conduit: Conduit, shard: Shard) -> None:
+        """Send conduit.shard.disabled to the client's subscriptions that cover this conduit."""
+        event = {
+            "conduit_id": conduit.id,
+            "shard_id": shard.id,
+            "status": shard.status,
+            "transport": shard.transport(),
+        }
+        client = {"client_id": conduit.client_id}
+        for sub in self.subscriptions.matching(SHARD_DISABLED, "1", client):
+            covers = sub.condition.get("conduit_id") in (None, conduit.id)
+            if sub.client_id == conduit.client_id and covers:
+                self.deliver(sub, event)
 
     # -- reconnect -------------------------------------------------------------------------
 
@@ -177,7 +210,7 @@ class SimulatorState:
         """Called once the new socket has its welcome: subscriptions move, overlap replays."""
         old.successor_id = new.id
         moved = self.subscriptions.move(old.id, new)
-        if moved:
+        if self.conduits.move_session(old.id, new) or moved:
             new.subscribe_deadline = None
         if self.config.reconnect_overlap_duplicates:
             for text in old.sent_while_reconnecting:
@@ -196,21 +229,30 @@ class SimulatorState:
         if old.is_open:
             old.request_close(4004)
         else:
-            self.subscriptions.disable_session(old.id, CLOSE_CODES[4004][1])
+            self._disable_session(old.id, CLOSE_CODES[4004][1], 4004)
 
     # -- delivery --------------------------------------------------------------------------
+
+    def _send_for(self, sub: EventSubSubscription, message: dict[str, Any]) -> bool:
+        """Queue a message on the subscription's session, or on its conduit's shard; only a
+        notification is remembered for /control/duplicate and the reconnect overlap."""
+        message_id, text = message["metadata"]["message_id"], json.dumps(message)
+        notification = message["metadata"]["message_type"] == "notification"
+        if sub.conduit_id is not None:
+            key = routing_key(sub.condition)
+            return self.conduits.send(sub.conduit_id, key, message_id, text, notification)
+        session = self.sessions.get(sub.session_id)
+        if session is None:
+            return False
+        return session.send_notification(message_id, text) if notification else session.send(text)
 
     def deliver(
         self, sub: EventSubSubscription, event: dict[str, Any], age_s: float = 0.0
     ) -> str | None:
         """Send one notification for `sub`; the message id, or None if nothing was sent."""
-        session = self.sessions.get(sub.session_id)
-        if session is None:
-            return None
         timestamp_ns = time.time_ns() - int(age_s * 1_000_000_000)
         message = wire.notification(sub.in_message(), event, timestamp_ns=timestamp_ns)
-        message_id = message["metadata"]["message_id"]
-        return message_id if session.send_notification(message_id, json.dumps(message)) else None
+        return message["metadata"]["message_id"] if self._send_for(sub, message) else None
 
     def deliver_once(
         self,
@@ -250,6 +292,12 @@ class SimulatorState:
         age_s: float = 0.0,
     ) -> dict[str, Any]:
         """Fire `count` events, `rate` per second (None: all at once)."""
+        if sub_type == SHARD_DISABLED:
+            raise ControlError(
+                400,
+                f"{SHARD_DISABLED} is sent when a conduit shard's socket closes; close one with "
+                "POST /control/sessions/{session_id}/close",
+            )
         if sub_type not in SUPPORTED_TYPES:
             raise ControlError(400, unknown_type_message(sub_type))
         version = version or SUPPORTED_TYPES[sub_type]
@@ -298,9 +346,8 @@ class SimulatorState:
             sub = self.subscriptions.revoke(sub_id, status)
         except KeyError:
             raise ControlError(404, f"no subscription {sub_id!r}") from None
-        session = self.sessions.get(sub.session_id)
-        sent = session is not None and session.send(json.dumps(wire.revocation(sub.in_message())))
-        return {"subscription": sub.public(), "delivered": bool(sent)}
+        sent = self._send_for(sub, wire.revocation(sub.in_message()))
+        return {"subscription": sub.public(), "delivered": sent}
 
     def revoke_user(self, user_id: str) -> dict[str, Any]:
         """The user disconnects the app: tokens die and their subscriptions are revoked."""
@@ -308,6 +355,13 @@ class SimulatorState:
         revoked = [
             self.revoke_subscription(sub.id, "authorization_revoked")["subscription"]["id"]
             for sub in list(self.subscriptions.by_id.values())
-            if sub.user_id == user_id and sub.enabled
+            if user_id in (sub.user_id, sub.authorized_by) and sub.enabled
         ]
         return {"tokens": tokens, "revoked_subscriptions": revoked}
+
+    # -- conduits --------------------------------------------------------------------------
+
+    def delete_conduit(self, client_id: str, conduit_id: str) -> None:
+        """Delete Conduit: its subscriptions are disabled; its shards' sockets stay open."""
+        conduit = self.conduits.delete(client_id, conduit_id)
+        self.subscriptions.disable_conduit(conduit.id)

@@ -93,6 +93,10 @@ class RunningSimulator:
         """A user token minted directly (no browser dance); Twitch's token response body."""
         return self.state.issue_token(user, scopes, expires_in)
 
+    async def issue_app_token(self) -> dict[str, Any]:
+        """An app access token (the client-credentials grant); Twitch's token response body."""
+        return self.state.oauth.issue_app_token(self.client_id, self.client_secret)
+
     async def trigger(
         self,
         sub_type: str,

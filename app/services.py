@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from app.cluster import ClusterNode, open_cluster_node
 from app.system import System
 from bus import Bus, create_bus
+from cluster import DataDirLock
 from core.errors import BackendUnavailable
 from core.loopwatch import LoopWatch
 from core.settings import Settings
@@ -54,6 +56,8 @@ class Services:
     publisher: EventPublisher
     #: Starts and stops the gateway and the workers (POST /system/start and /system/stop).
     system: System
+    #: This replica's id, heartbeat and role (coordinator or not).
+    cluster: ClusterNode
     #: Event-loop stalls (a blocking worker): detected, attributed and counted.
     loop_watch: LoopWatch
     #: The fan-out of WS /ws/events; None in processes that serve no clients (`workers run`).
@@ -136,6 +140,14 @@ async def open_services(
     async with AsyncExitStack() as stack:
         bus, store = await stack.enter_async_context(open_backends(settings))
         _log_backends(settings, bus, store)
+        if bus.name == "memory":
+            # The embedded backends are this process's own: refuse a second one at once.
+            lock = DataDirLock(settings.streamcore_data_dir)
+            lock.acquire()
+            stack.callback(lock.release)
+        cluster = await open_cluster_node(settings, bus)
+        logger.info("Replica id: %s", cluster.replica_id)
+        stack.push_async_callback(cluster.leave)
         tasks = await stack.enter_async_context(TaskSupervisor())
         loop_watch = LoopWatch()
         tasks.spawn("loop.watch", loop_watch.run())
@@ -178,9 +190,12 @@ async def open_services(
             discovery=discovery,
             publisher=publisher,
             worker_environ=environ,
+            cluster=cluster,
         )
-        # Stopped gracefully before the clients above close.
-        stack.push_async_callback(system.stop)
+        # Stopped gracefully before the clients above close; the leases and the heartbeat
+        # end with the task supervisor, after it.
+        stack.push_async_callback(system.shutdown)
+        cluster.follow(tasks, system.apply, system.halt_gateway, system.holds)
         yield Services(
             settings=settings,
             bus=bus,
@@ -192,6 +207,7 @@ async def open_services(
             discovery=discovery,
             publisher=publisher,
             system=system,
+            cluster=cluster,
             loop_watch=loop_watch,
             broadcaster=broadcaster,
             worker_environ=environ,

@@ -15,7 +15,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from importlib.metadata import version
 from typing import Any, TypeVar
 
+from app.cluster import ClusterNode
 from bus import Bus
+from cluster import DesiredState
 from core.errors import StreamCoreError
 from core.settings import Settings
 from core.tasks import TaskSupervisor
@@ -57,6 +59,7 @@ class System:
         discovery: Discovery,
         publisher: EventPublisher,
         worker_environ: Mapping[str, str],
+        cluster: ClusterNode,
     ) -> None:
         self._settings = settings
         self._bus = bus
@@ -67,10 +70,13 @@ class System:
         self._discovery = discovery
         self._publisher = publisher
         self._worker_environ = dict(worker_environ)
+        self._cluster = cluster
+        self._desired = DesiredState(store, bus)
         #: STREAMCORE_RUN_WORKERS=false: this process runs the gateway only, and the workers
         #: run in processes of their own (`streamcore workers run`).
         self._run_workers = settings.streamcore_run_workers
         self._lock = asyncio.Lock()
+        #: This replica runs its parts (the workers; the gateway too when coordinator).
         self.running = False
         self.gateway: Gateway | None = None
         self.workers: WorkerRuntime | None = None
@@ -85,7 +91,9 @@ class System:
             environ=self._worker_environ,
             twitch=self._helix,
             publisher=self._publisher,
-            consumer_name=consumer_name,
+            # The replica id: stable across restarts and protected by its lease, so a restarted
+            # replica resumes its own pending entries at once.
+            consumer_name=consumer_name or self._cluster.replica_id,
         )
 
     def build_gateway(self) -> Gateway:
@@ -97,48 +105,92 @@ class System:
             self._helix,
             self._publisher,
             self._discovery.wanted_subscriptions,
+            may_act=lambda: self._cluster.is_coordinator,
         )
 
     async def start(self) -> str:
-        """Start the workers, then the gateway: "started", or "already_running".
+        """Start the system cluster-wide: "started", or "already_running".
 
-        Raises `tokens.errors.AuthRequired` (with the auth link) while authorization is missing.
+        The wish is stored (every replica follows it, and restarts keep it); this replica
+        applies it at once: the workers, and the gateway when it is the coordinator. Raises
+        `tokens.errors.AuthRequired` (with the auth link) while authorization is missing.
         """
-        async with self._lock:
-            if self.running:
-                return "already_running"
-            await require_ready(self._tokens)
-            if self._run_workers:
-                self.workers = self.worker_runtime()
-                await self.workers.start()
-            else:
-                logger.info("Workers run elsewhere (STREAMCORE_RUN_WORKERS=false)")
-            self.gateway = self.build_gateway()
-            self._tasks.spawn("gateway", self.gateway.run())
-            self.running = True
-            logger.info("System started")
-            return "started"
+        await require_ready(self._tokens)
+        already = self.running and await self._desired.running()
+        await self._desired.set(True)
+        await self.apply()
+        return "already_running" if already else "started"
 
     async def stop(self) -> str:
-        """Graceful stop: the gateway first (no new entries), then the workers drain."""
+        """Stop the system cluster-wide: every replica stops its gateway, then its workers."""
+        was_running = self.running or await self._desired.running()
+        await self._desired.set(False)
+        await self.apply()
+        return "stopped" if was_running else "not_running"
+
+    async def apply(self) -> None:
+        """Make this replica's parts match the desired state and its role (idempotent)."""
         async with self._lock:
-            if not self.running:
-                return "not_running"
+            want = await self._desired.running()
+            coordinate = want and self._cluster.is_coordinator
+            if self.gateway is not None and not coordinate:
+                await self._stop_gateway(requested=not want)
+            if not want and self.running:
+                if self.workers is not None:
+                    await self.workers.stop(DEFAULT_STOP_GRACE_S)
+                    self.workers = None
+                self.running = False
+                logger.info("System stopped on replica %s", self._cluster.replica_id)
+            if want and not self.running:
+                if self._run_workers:
+                    self.workers = self.worker_runtime()
+                    await self.workers.start()
+                else:
+                    logger.info("Workers run elsewhere (STREAMCORE_RUN_WORKERS=false)")
+                self.running = True
+                logger.info("System started on replica %s", self._cluster.replica_id)
+            if coordinate and self.gateway is None:
+                self.gateway = self.build_gateway()
+                self._tasks.spawn("gateway", self.gateway.run())
+
+    async def halt_gateway(self) -> None:
+        """Close the EventSub session at once: this replica just lost the coordinator lease
+        and must stop acting before another replica can take it. `apply` tidies up after."""
+        gateway = self.gateway
+        if gateway is not None:
+            await gateway.stop()
+
+    async def shutdown(self) -> None:
+        """This process is leaving: stop its parts, leave the stored desired state alone (the
+        other replicas, and this one after a restart, keep following it)."""
+        async with self._lock:
             if self.gateway is not None:
-                await self.gateway.stop()
-                await self._tasks.cancel("gateway")
+                await self._stop_gateway()
             if self.workers is not None:
                 await self.workers.stop(DEFAULT_STOP_GRACE_S)
+                self.workers = None
             self.running = False
-            logger.info("System stopped")
-            return "stopped"
+
+    async def _stop_gateway(self, *, requested: bool = False) -> None:
+        gateway, self.gateway = self.gateway, None
+        if gateway is not None:
+            await gateway.stop(requested=requested)
+            await self._tasks.cancel("gateway")
+
+    def holds(self) -> dict[str, Any]:
+        """What this replica holds, for the cluster registry (GET /system/status)."""
+        return {
+            "coordinator": self._cluster.is_coordinator,
+            "gateway": self.gateway.state if self.gateway is not None else None,
+            "workers": self.workers is not None,
+        }
 
     async def status(self) -> dict[str, Any]:
         """Everything about the live system. Each part that needs Redis or the database
         answers within STATUS_PART_TIMEOUT_S or is reported `unavailable` with the reason, so
         the status stays readable while a backend is down or paused."""
         gateway_status: dict[str, Any] = (
-            self.gateway.status() if self.gateway is not None else {"state": "stopped"}
+            self.gateway.status() if self.gateway is not None else self._idle_gateway()
         )
         stopped = [
             {"name": cls.name, "types": subscription_types(cls()), "state": "stopped"}
@@ -156,8 +208,14 @@ class System:
         auth = await _within_deadline(
             self._tokens.fresh_status(), lambda reason: {"state": "unavailable", "reason": reason}
         )
+        cluster = await _within_deadline(
+            self._cluster.status(), lambda reason: {"state": "unavailable", "reason": reason}
+        )
+        desired: bool | None = await _within_deadline(self._desired.running(), lambda _: None)
         return {
             "running": self.running,
+            "desired": None if desired is None else ("running" if desired else "stopped"),
+            "cluster": cluster,
             "version": VERSION,
             "backends": {"bus": self._bus.name, "store": self._store.name},
             "auth": auth,
@@ -169,6 +227,12 @@ class System:
             ],
             "task_failures": dict(self._tasks.failures),
         }
+
+    def _idle_gateway(self) -> dict[str, Any]:
+        if self.running and not self._cluster.is_coordinator:
+            # Another replica holds the session; this one takes over if it dies.
+            return {"state": "standby", "reason": "another replica is the coordinator"}
+        return {"state": "stopped"}
 
 
 async def _within_deadline(part: Awaitable[T], unavailable: Callable[[str], T]) -> T:

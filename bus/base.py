@@ -184,6 +184,37 @@ class Bus(ABC):
     async def delete_key(self, key: str) -> None:
         """Remove a key set by `set_if_absent` (used to release locks)."""
 
+    # -- cluster coordination ------------------------------------------------------------------
+
+    @abstractmethod
+    async def hold_lease(self, key: str, holder: str, ttl_ms: int) -> int | None:
+        """Take `key` for `holder`, or renew it when `holder` already has it, for `ttl_ms`.
+
+        Returns the lease's fencing token: a number that only grows from one holder to the
+        next (a renewal keeps it), so a write tagged with an older token is recognisably
+        stale. Returns None while another holder has the lease.
+        """
+
+    @abstractmethod
+    async def release_lease(self, key: str, holder: str) -> None:
+        """Give `key` up at once, if `holder` still has it (a clean shutdown's hand-over)."""
+
+    @abstractmethod
+    async def lease_holder(self, key: str) -> tuple[str, int] | None:
+        """(holder, fencing token) of a held lease, or None when nobody holds it."""
+
+    @abstractmethod
+    async def put_field(self, key: str, field: str, value: str) -> None:
+        """Set one field of the hash `key` (the replica registry: one field per replica)."""
+
+    @abstractmethod
+    async def get_fields(self, key: str) -> dict[str, str]:
+        """Every field of the hash `key` ({} when missing)."""
+
+    @abstractmethod
+    async def delete_field(self, key: str, field: str) -> None:
+        """Remove one field of the hash `key`."""
+
     @abstractmethod
     async def append_unique(
         self, stream: str, fields: dict[str, str], maxlen: int, dedupe_key: str, ttl_s: int

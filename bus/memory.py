@@ -70,6 +70,10 @@ class MemoryBus(Bus):
         self._subscriptions: list[MemorySubscription] = []
         self._streams: dict[str, _Stream] = {}
         self._keys: dict[str, tuple[str, float]] = {}
+        #: lease key -> (holder, fencing token, expires at, monotonic)
+        self._leases: dict[str, tuple[str, int, float]] = {}
+        self._last_token = 0
+        self._hashes: dict[str, dict[str, str]] = {}
 
     async def connect(self) -> None:
         return None
@@ -318,6 +322,41 @@ class MemoryBus(Bus):
 
     async def delete_key(self, key: str) -> None:
         self._keys.pop(key, None)
+
+    # -- cluster coordination (one process: leases matter only for the same code path) ------
+
+    async def hold_lease(self, key: str, holder: str, ttl_ms: int) -> int | None:
+        now = time.monotonic()
+        current = self._leases.get(key)
+        if current is not None and current[2] > now:
+            if current[0] != holder:
+                return None
+            token = current[1]
+        else:
+            self._last_token += 1
+            token = self._last_token
+        self._leases[key] = (holder, token, now + ttl_ms / 1000)
+        return token
+
+    async def release_lease(self, key: str, holder: str) -> None:
+        current = self._leases.get(key)
+        if current is not None and current[0] == holder:
+            del self._leases[key]
+
+    async def lease_holder(self, key: str) -> tuple[str, int] | None:
+        current = self._leases.get(key)
+        if current is None or current[2] <= time.monotonic():
+            return None
+        return current[0], current[1]
+
+    async def put_field(self, key: str, field: str, value: str) -> None:
+        self._hashes.setdefault(key, {})[field] = value
+
+    async def get_fields(self, key: str) -> dict[str, str]:
+        return dict(self._hashes.get(key, {}))
+
+    async def delete_field(self, key: str, field: str) -> None:
+        self._hashes.get(key, {}).pop(field, None)
 
     async def append_unique(
         self, stream: str, fields: dict[str, str], maxlen: int, dedupe_key: str, ttl_s: int

@@ -23,7 +23,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bus.base import Bus, ConsumerInfo, GroupInfo, Message, StreamEntry, Subscription
 from bus.errors import BusUnavailable
-from bus.redis_scripts import APPEND_ONCE, APPEND_UNIQUE, Script
+from bus.redis_scripts import APPEND_ONCE, APPEND_UNIQUE, HOLD_LEASE, RELEASE_LEASE, Script
 from core.backoff import Backoff
 from core.errors import BackendUnavailable
 from core.settings import redact_url
@@ -271,6 +271,35 @@ class RedisBus(Bus):
 
     async def delete_key(self, key: str) -> None:
         await self._call("DEL", key)
+
+    # -- cluster coordination ----------------------------------------------------------------
+
+    async def hold_lease(self, key: str, holder: str, ttl_ms: int) -> int | None:
+        reply = await self._script(HOLD_LEASE, (key, f"{key}:fence"), (holder, ttl_ms))
+        return None if reply is None else int(reply)
+
+    async def release_lease(self, key: str, holder: str) -> None:
+        await self._script(RELEASE_LEASE, (key,), (holder,))
+
+    async def lease_holder(self, key: str) -> tuple[str, int] | None:
+        holder, token = await self._call("HMGET", key, "holder", "token")
+        return None if holder is None or token is None else (str(holder), int(token))
+
+    async def put_field(self, key: str, field: str, value: str) -> None:
+        await self._call("HSET", key, field, value)
+
+    async def get_fields(self, key: str) -> dict[str, str]:
+        return dict(await self._call("HGETALL", key) or {})
+
+    async def delete_field(self, key: str, field: str) -> None:
+        await self._call("HDEL", key, field)
+
+    async def _script(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        try:
+            return await self._call("EVALSHA", script.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            # First use, or Redis restarted and lost its script cache.
+            return await self._call("EVAL", script.source, len(keys), *keys, *args)
 
     async def append_unique(
         self, stream: str, fields: dict[str, str], maxlen: int, dedupe_key: str, ttl_s: int

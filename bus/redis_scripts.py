@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 
-__all__ = ["APPEND_ONCE", "APPEND_UNIQUE", "Script"]
+__all__ = ["APPEND_ONCE", "APPEND_UNIQUE", "HOLD_LEASE", "RELEASE_LEASE", "Script"]
 
 
 class Script:
@@ -40,4 +40,36 @@ end
 local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))
 redis.call('SET', KEYS[1], id, 'EX', ARGV[1])
 return {1, id}
+""")
+
+#: KEYS: lease hash, fence counter; ARGV: holder, ttl ms. Returns the fencing token, or nil
+#: while another holder has the lease. Checking the holder and extending the expiry must be one
+#: step, or a lease that expired in between would be renewed for whoever took it meanwhile.
+#: A new token is the larger of Redis's clock in microseconds and the last token + 1, so
+#: tokens keep growing even after a Redis restart without persistence wiped the counter.
+HOLD_LEASE = Script("""
+local current = redis.call('HGET', KEYS[1], 'holder')
+if current and current ~= ARGV[1] then
+  return false
+end
+local token = redis.call('HGET', KEYS[1], 'token')
+if not current then
+  local now = redis.call('TIME')
+  local clock = tonumber(now[1]) * 1000000 + tonumber(now[2])
+  local last = tonumber(redis.call('GET', KEYS[2]) or '0')
+  token = string.format('%.0f', math.max(clock, last + 1))
+  redis.call('SET', KEYS[2], token)
+  redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'token', token)
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return token
+""")
+
+#: KEYS: lease hash; ARGV: holder. Deletes the lease only if `holder` still has it, so a
+#: late release never frees a lease that has passed to someone else.
+RELEASE_LEASE = Script("""
+if redis.call('HGET', KEYS[1], 'holder') == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
 """)

@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     #: buttons (POST /demo/trigger). Never point it at anything but a StreamCore simulator.
     streamcore_demo_simulator_url: str | None = None
     streamcore_allow_insecure: bool = False
+    #: This replica's name in the cluster (status, consumer names); default host:port.
+    streamcore_replica_id: str = Field(default="", max_length=100, pattern=r"^[A-Za-z0-9_.:@-]*$")
+    #: Leases (the coordinator's, each replica's identity) last this long without renewal,
+    #: so a dead replica's part is taken over within about this many seconds.
+    streamcore_lease_s: float = Field(default=5.0, ge=1.0, le=300.0)
 
     # -- event fan-out (WS /ws/events); the policies are described in events/api.py
     ws_require_auth: bool = False

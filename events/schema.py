@@ -12,8 +12,24 @@ __all__ = ["SYSTEM_EVENTS", "event_schema"]
 #: Events StreamCore itself emits, whatever workers are installed.
 SYSTEM_EVENTS: dict[str, dict[str, Any]] = {
     "system.gateway": {
-        "description": "The EventSub gateway connected, reconnected or lost Twitch.",
-        "schema": {"type": "object", "properties": {"state": {"type": "string"}}},
+        "description": "The EventSub gateway connected, reconnected or lost Twitch; "
+        '`state: "gap"` names a window (`since`, `until`) in which no session was subscribed.',
+        "schema": {
+            "type": "object",
+            "properties": {
+                "state": {"type": "string"},
+                "since": {"type": "string"},
+                "until": {"type": "string"},
+            },
+        },
+    },
+    "system.subscription.repaired": {
+        "description": "A subscription Twitch no longer listed (deleted from outside) was "
+        "re-created.",
+        "schema": {
+            "type": "object",
+            "properties": {"type": {"type": "string"}, "status": {"type": "string"}},
+        },
     },
     "system.subscription.revoked": {
         "description": "Twitch revoked an EventSub subscription (e.g. authorization revoked).",

@@ -29,6 +29,9 @@ class GatewayOptions:
     retry_base_s: float = 2.0
     retry_cap_s: float = 60.0
     stream_maxlen: int = EVENTSUB_STREAM_MAXLEN
+    #: How often the subscribed session re-reads Twitch's list to repair what was deleted
+    #: from outside (one Helix call a minute: far inside the rate limit).
+    repair_interval_s: float = 60.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GatewayOptions:

@@ -23,6 +23,7 @@ from core.backoff import Backoff
 from core.settings import Settings
 from events.publisher import EventPublisher
 from gateway.connection import FRAME_QUEUE_SIZE, Closed, Frame, Opened, Socket, open_or_error
+from gateway.coverage import Coverage
 from gateway.handoff import Handoff
 from gateway.loop_items import NothingSubscribed, SessionEnd, SessionQueue, Spawn, WatchdogFired
 from gateway.options import GatewayOptions
@@ -40,6 +41,7 @@ from gateway.protocol import (
     Welcomed,
 )
 from gateway.subscriptions import SubscriptionBook, Wanted, distinct_wanted, moderator_id_for
+from gateway.upkeep import Upkeep, log_drop
 from tokens.errors import TokenError
 from tokens.helix import HelixClient
 from tokens.manager import TokenManager
@@ -78,14 +80,22 @@ class Gateway:
         wanted: WantedSource,
         *,
         options: GatewayOptions | None = None,
+        may_act: Callable[[], bool] = lambda: True,
     ) -> None:
         self._settings = settings
+        #: False once this replica is no longer sure to be the coordinator: no Helix change
+        #: is made then (the lease's fencing; see app/cluster.py).
+        self._may_act = may_act
+        coverage = Coverage(bus)
         self._tokens = tokens
         self._publisher = publisher
         self._wanted = wanted
         self.options = options or GatewayOptions.from_settings(settings)
         self.handoff = Handoff(bus, self.options.stream_maxlen)
         self.subscriptions = SubscriptionBook(helix)
+        self.upkeep = Upkeep(
+            self.subscriptions, tokens, self.wanted, coverage, self.options, self._emit, may_act
+        )
         self.protocol = self._new_protocol()
         self.state = "stopped"
         self.reason: str | None = None
@@ -136,6 +146,7 @@ class Gateway:
             "reconnects": dict(self.reconnects),
             "revocations": dict(self.revocations),
             "handovers": self.handovers,
+            "repairs": self.upkeep.repairs,
             "bus_retries": self.handoff.bus_retries,
         }
 
@@ -175,8 +186,11 @@ class Gateway:
             self.state = "stopped"
             await self._close_all("gateway stopped")
 
-    async def stop(self) -> None:
-        """Close the socket politely and end `run` (even one that has not begun yet)."""
+    async def stop(self, *, requested: bool = False) -> None:
+        """Close the socket politely and end `run` (even one that has not begun yet).
+
+        `requested`: the system is being stopped on purpose, so the time until the next start
+        is no gap to announce (a crash, a restart or a takeover is)."""
         self._stop_requested = True
         self._stopping.set()
         task, self._task = self._task, None
@@ -189,6 +203,8 @@ class Gateway:
                 task.cancel()
                 await asyncio.wait({task}, timeout=1.0)
         self.state, self.reason = "stopped", "stopped"
+        if requested:
+            await self.upkeep.coverage.clear()
         await self._emit("system.gateway", {"state": "disconnected", "reason": "stopped"})
 
     async def _blocked_reason(self) -> str | None:
@@ -264,7 +280,10 @@ class Gateway:
                     return SessionEnd("stopped", "stopped", healthy=True)
             match item:
                 case Frame(socket_id=socket_id, text=text):
-                    actions = self.protocol.receive(socket_id, text, time.monotonic(), time.time())
+                    now = time.time()
+                    actions = self.protocol.receive(socket_id, text, time.monotonic(), now)
+                    if self._subscribed and self.upkeep.coverage.due(now):
+                        spawn(self.upkeep.coverage.mark(now))
                 case Closed(socket_id=socket_id, code=code):
                     self._sockets.pop(socket_id, None)
                     actions = self.protocol.socket_closed(socket_id, code)
@@ -314,9 +333,11 @@ class Gateway:
                     if sock is not None:
                         spawn(sock.close(1000, "reconnected"))
                 case Revoked():
-                    await self._revoked(action)
+                    self.revocations[action.status] += 1
+                    await self.upkeep.revoked(action)
                 case Drop():
-                    self._drop(action)
+                    self.dropped[action.label] += 1  # a validated type or a fixed reason
+                    log_drop(action)
         return None
 
     def _register(self, sock: Socket, queue: SessionQueue, spawn: Spawn) -> None:
@@ -344,32 +365,16 @@ class Gateway:
                 await asyncio.sleep(0.5)  # the loop acts on it; do not flood the queue
 
     async def _subscribe(self, session_id: str, queue: SessionQueue) -> None:
-        user_id = self._tokens.user_id
-        wanted = self.wanted(user_id) if user_id else []
-        scopes = self._tokens.scopes or []
-        started = time.monotonic()
-        try:
-            await self.subscriptions.reconcile(wanted, session_id, user_id, scopes)
-        except TokenError as error:
-            logger.error("Could not list EventSub subscriptions: %s", error)
-        enabled = self.subscriptions.enabled_count()
-        logger.info(
-            "EventSub session %s: %d of %d subscriptions enabled in %.2f s",
-            session_id,
-            enabled,
-            len(wanted),
-            time.monotonic() - started,
-        )
-        if enabled == 0:
+        if not self._may_act():
+            return  # no longer the coordinator: the stop that follows ends this session
+        if not await self.upkeep.subscribe(session_id):
             # Holding the socket would only end in 4003; leave and wait for a fix instead.
             await queue.put(NothingSubscribed())
             return
         self._subscribed = True  # a healthy session: the reconnect back-off resets
+        await self.upkeep.announce_gap()
         await self._set_state("connected", "subscribed", session_id=session_id)
-        backoff = Backoff(self.options.retry_base_s, self.options.retry_cap_s)
-        while retry := self.subscriptions.retryable():
-            await asyncio.sleep(backoff.next_delay())
-            await self.subscriptions.create(retry, session_id, self._tokens.scopes or [])
+        await self.upkeep.keep_subscribed(session_id)
 
     async def _flush(self, pending: list[Notification]) -> None:
         """Append what is pending (in order, once each) before the loop reads on; empties it."""
@@ -381,43 +386,6 @@ class Gateway:
             if entry_id is None:
                 self.deduplicated[notification.subscription_type] += 1
         pending.clear()
-
-    def _drop(self, action: Drop) -> None:
-        self.dropped[action.label] += 1  # a validated type or a fixed reason: bounded labels
-        if action.why == "unknown":
-            logger.info("Ignoring EventSub message of unknown type %r", action.detail)
-        elif action.why in ("stale", "future"):
-            logger.warning(
-                "Dropped %s message %s: %s",
-                action.subscription_type,
-                action.detail,
-                "older than 10 minutes (a replay)"
-                if action.why == "stale"
-                else "from the future (set this machine's clock right, or it is forged)",
-            )
-        else:
-            logger.warning("Skipped a malformed EventSub frame: %s", action.detail)
-
-    async def _revoked(self, action: Revoked) -> None:
-        sub = action.subscription
-        self.revocations[action.status] += 1
-        self.subscriptions.mark_revoked(sub, action.status)
-        logger.warning("Twitch revoked subscription %s (%s)", sub.get("type"), action.status)
-        await self._emit(
-            "system.subscription.revoked",
-            {
-                "id": sub.get("id"),
-                "type": sub.get("type"),
-                "version": sub.get("version"),
-                "condition": sub.get("condition"),
-                "status": action.status,
-            },
-        )
-        if action.status == "authorization_revoked":
-            await self._tokens.mark_auth_required(
-                "Twitch revoked the authorization (the user disconnected the app or changed "
-                "their password)"
-            )
 
     async def _close_all(self, reason: str) -> None:
         sockets, self._sockets = list(self._sockets.values()), {}

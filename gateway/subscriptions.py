@@ -274,6 +274,32 @@ class SubscriptionBook:
             logger.warning("Skipping EventSub subscription %s: %s", want.type, why)
         return plan
 
+    async def repair(self, session_id: str, scopes: Sequence[str]) -> list[SubscriptionStatus]:
+        """Re-read Twitch's list and re-create every subscription shown `enabled` here that
+        Twitch no longer lists as enabled on `session_id` (deleted from outside, by another
+        app or by hand); returns the ones repaired, so status never claims what is not."""
+        existing, _ = await self._existing()
+        live = {
+            sub.get("id")
+            for sub in existing
+            if sub.get("status") == "enabled"
+            and (sub.get("transport") or {}).get("session_id") == session_id
+        }
+        missing = [
+            s for s in self.statuses.values() if s.status == "enabled" and s.twitch_id not in live
+        ]
+        for entry in missing:
+            logger.warning(
+                "EventSub subscription %s %s is gone at Twitch; re-creating it",
+                entry.type,
+                entry.twitch_id,
+            )
+            entry.status, entry.twitch_id = "pending", None
+        await self.create(
+            [Wanted(s.type, s.version, s.condition) for s in missing], session_id, scopes
+        )
+        return missing
+
     async def create(
         self, wanted: Sequence[Wanted], session_id: str, scopes: Sequence[str]
     ) -> None:

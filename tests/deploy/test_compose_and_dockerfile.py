@@ -1,10 +1,12 @@
 """Deployment files, checked without a Docker engine: the compose files validate against the
 Compose specification's JSON schema (vendored from PyPI's docker-compose 1.29.2 as data), the
-production setup keeps its promises (health checks, secrets required, durable Redis), the
-Dockerfile keeps its multi-stage shape, and the development compose runs the whole stack.
+production setup keeps its promises (health checks, secrets required, durable Redis, scalable
+replicas behind the nginx proxy of deploy/nginx.conf), the Dockerfile keeps its multi-stage
+shape, and the development compose runs the whole stack.
 
 The image itself is built and run for real by deploy/test-image.sh (podman, a lookalike base),
-which .ci/run calls before the test suite."""
+which .ci/run calls before the test suite; the proxy config runs for real, in front of two
+replicas, in tests/deploy/test_proxy.py."""
 
 from __future__ import annotations
 
@@ -23,14 +25,17 @@ import yaml
 from jsonschema import Draft201909Validator
 
 from simulator.config import SimulatorConfig
+from tests.deploy.nginx_config import NGINX_CONF, Directive, parse
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((Path(__file__).parent / "compose_spec.json").read_text())
 PROD = ROOT / "docker-compose.prod.yaml"
 DEV = ROOT / "compose.yaml"
 COMPOSE_FILES = [PROD, ROOT / "db_infrastructure/docker-compose.yml", DEV]
-#: The development compose mounts the repository itself, read-only; nothing else is a bind mount.
+#: The development compose mounts the repository itself, read-only, and the production proxy
+#: its config; nothing else is a bind mount.
 SOURCE_MOUNT = ".:/src:ro"
+PROXY_CONFIG_MOUNT = "./deploy/nginx.conf:/etc/nginx/nginx.conf:ro"
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -62,7 +67,7 @@ def test_every_service_has_a_healthcheck_and_volumes_are_named(path: Path) -> No
     for name, service in document["services"].items():
         assert "healthcheck" in service, f"{name} has no healthcheck"
         for volume in service.get("volumes", []):
-            if path == DEV and volume == SOURCE_MOUNT:
+            if (path, volume) in ((DEV, SOURCE_MOUNT), (PROD, PROXY_CONFIG_MOUNT)):
                 continue
             source = volume.split(":", 1)[0]
             assert source in document["volumes"], f"{name} mounts {source}, not a named volume"
@@ -92,6 +97,99 @@ def test_production_redis_keeps_an_append_only_file() -> None:
     redis = load(PROD)["services"]["redis"]
     assert "--appendonly" in redis["command"]
     assert redis["command"][redis["command"].index("--appendonly") + 1] == "yes"
+
+
+# -- production replicas behind the proxy (deploy/nginx.conf; run for real in test_proxy.py)
+
+
+def nginx_server() -> Directive:
+    return parse(NGINX_CONF.read_text()).one("http").one("server")
+
+
+def test_production_proxy_is_the_only_published_port_and_the_app_can_scale() -> None:
+    services = load(PROD)["services"]
+    assert [name for name, service in services.items() if "ports" in service] == ["proxy"]
+    # `--scale app=3` needs an app with no fixed name and no host port.
+    assert "container_name" not in services["app"]
+    listen = nginx_server().one("listen").args
+    assert services["proxy"]["ports"] == [f"${{STREAMCORE_PUBLISH:-127.0.0.1:8000}}:{listen[0]}"]
+    assert services["proxy"]["depends_on"] == {"app": {"condition": "service_healthy"}}
+
+
+def test_production_proxy_is_the_official_nginx_image_with_the_deploy_config() -> None:
+    proxy = load(PROD)["services"]["proxy"]
+    # An official image (no registry or namespace in the name), and 1.27.3 or later at least
+    # within the tag: `server ... resolve` is open-source nginx from 1.27.3 (1.27 is 1.27.5).
+    match = re.fullmatch(r"nginx:(\d+)\.(\d+)(?:\.(\d+))?-alpine", proxy["image"])
+    assert match, proxy["image"]
+    major, minor, patch = (int(part) if part else 99 for part in match.groups())
+    assert (major, minor, patch) >= (1, 27, 3)
+    assert proxy["volumes"] == [PROXY_CONFIG_MOUNT]
+    assert NGINX_CONF.is_file()
+
+
+def test_proxy_resolves_every_replica_through_dockers_dns() -> None:
+    http = parse(NGINX_CONF.read_text()).one("http")
+    assert http.one("resolver").args[0] == "127.0.0.11"
+    upstream = http.one("upstream", "streamcore")
+    (server,) = upstream.all("server")
+    app_port = load(PROD)["services"]["app"]["environment"]["STREAMCORE_PORT"]
+    assert server.args[0] == f"app:{app_port}"
+    # Re-resolved while running (needs a shared zone), with passive health per replica.
+    assert "resolve" in server.args and upstream.all("zone")
+    parameters = dict(arg.split("=", 1) for arg in server.args[1:] if "=" in arg)
+    assert {"max_fails", "fail_timeout"} <= set(parameters)
+
+
+def test_proxy_passes_idempotent_requests_on_when_a_replica_fails() -> None:
+    server = nginx_server()
+    retry = server.one("proxy_next_upstream").args
+    assert {"error", "timeout", "http_502", "http_503"} <= set(retry)
+    assert "non_idempotent" not in retry, "a POST must never be played twice"
+    assert server.one("proxy_http_version").args == ("1.1",)
+
+
+def test_proxy_upgrades_websockets_on_the_event_stream() -> None:
+    http = parse(NGINX_CONF.read_text()).one("http")
+    stream = nginx_server().one("location", "=", "/ws/events")
+    headers = stream.values("proxy_set_header")
+    assert headers["Upgrade"] == "$http_upgrade"
+    upgrade_map = http.one("map", "$http_upgrade", headers["Connection"])
+    # `Connection: upgrade` for a handshake, and none otherwise (keep-alive to the replicas).
+    assert {d.name: d.args for d in upgrade_map.block or ()} == {
+        "default": ("upgrade",),
+        "": ("",),
+    }
+    assert stream.one("proxy_buffering").args == ("off",)
+    for timeout in ("proxy_read_timeout", "proxy_send_timeout"):
+        assert stream.one(timeout).args == ("1h",)
+
+
+def test_proxy_forwards_the_clients_host_and_the_forwarding_headers_everywhere() -> None:
+    """StreamCore judges the Host (allowlist, own origin: port included) and counts a request
+    with forwarding headers as remote; nginx drops outer headers in a block with its own."""
+    locations = nginx_server().all("location")
+    assert len(locations) == 2
+    for location in locations:
+        assert location.one("proxy_pass").args == ("http://streamcore",)
+        headers = location.values("proxy_set_header")
+        assert headers["Host"] == "$http_host", location.args
+        assert headers["X-Forwarded-For"] == "$proxy_add_x_forwarded_for"
+        assert headers["X-Forwarded-Proto"] == "$scheme"
+
+
+def test_proxy_logs_no_query_string() -> None:
+    """Clients send their key as ?key=: the access log has the path only."""
+    (log_format,) = parse(NGINX_CONF.read_text()).one("http").all("log_format")
+    text = " ".join(log_format.args)
+    assert "$uri" in text
+    assert not re.search(r"\$(request|request_uri|args|query_string|arg_\w+)\b", text)
+
+
+def test_ci_installs_nginx_for_the_proxy_test() -> None:
+    ci = (ROOT / ".ci/run").read_text()
+    assert "command -v nginx" in ci and "apt-get install -y -qq nginx" in ci
+    assert ci.index("apt-get install -y -qq nginx") < ci.index("uv run pytest")
 
 
 # -- the Dockerfile: a builder stage (root, uv, the venv) and a runtime stage (venv, non-root)

@@ -71,6 +71,18 @@ class ClusterNode:
         return self.coordinator.acting and self.coordinator.lease.held
 
     @property
+    def holder(self) -> str:
+        """This process's name on every lease it takes (replica id and incarnation)."""
+        return self._holder
+
+    async def live_replicas(self) -> int:
+        """Replicas alive that run the EventSub parts (not `streamcore workers run`)."""
+        if self.registry is None:
+            return 1
+        members = await self.registry.members()
+        return sum(1 for m in members if m["alive"] and m["holds"].get("role") == "replica")
+
+    @property
     def fencing_token(self) -> int | None:
         return self.coordinator.lease.token if self.is_coordinator else None
 
@@ -80,12 +92,17 @@ class ClusterNode:
         apply: Callable[[], Awaitable[None]],
         halt: Callable[[], Awaitable[None]],
         holds: Callable[[], dict[str, Any]],
+        *,
+        coordinate: bool = True,
     ) -> None:
-        """Start the heartbeat, the leases and the desired-state follower."""
+        """Start the heartbeat, the leases and the desired-state follower. `coordinate=False`
+        (a process that only runs workers): the identity and the heartbeat only."""
         self._apply, self._halt = apply, halt
         self.registry = ReplicaRegistry(self._bus, self.replica_id, self.address, holds)
         tasks.spawn("cluster.identity", self.identity.run())
         tasks.spawn("cluster.heartbeat", self.registry.run())
+        if not coordinate:
+            return
         tasks.spawn("cluster.coordinator", self.coordinator.run())
         tasks.spawn("cluster.desired", self._listen_for_desired())
         tasks.spawn("cluster.apply", self._applier())

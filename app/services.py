@@ -28,6 +28,7 @@ from events.broadcaster import Broadcaster
 from events.constants import CLOSE_RESTART
 from events.keys import ClientKeys
 from events.publisher import EventPublisher
+from tokens.app_token import AppTokens
 from tokens.constants import HTTP_TIMEOUT_S
 from tokens.helix import HelixClient
 from tokens.manager import TokenManager
@@ -104,6 +105,22 @@ def _log_backends(settings: Settings, bus: Bus, store: Store) -> None:
         logger.info("Store: PostgreSQL")
 
 
+def _scopes_for(settings: Settings, discovery: Discovery) -> Callable[[], list[str]]:
+    """The scopes to ask the broadcaster for: the workers', plus, for chat over a conduit,
+    `user:bot` and `channel:bot`: Twitch requires them for chat subscriptions with an app
+    token (https://dev.twitch.tv/docs/eventsub/eventsub-subscription-types/#channelchatmessage)."""
+
+    def required() -> list[str]:
+        scopes = discovery.required_scopes()
+        if settings.twitch_eventsub_transport == "conduit":
+            types = {sub["type"] for sub in discovery.wanted_subscriptions("0", "0")}
+            if any(t.startswith("channel.chat") for t in types):
+                scopes = sorted({*scopes, "user:bot", "channel:bot"})
+        return scopes
+
+    return required
+
+
 @asynccontextmanager
 async def open_backends(settings: Settings) -> AsyncIterator[tuple[Bus, Store]]:
     """The bus and the store, connected (waiting up to STREAMCORE_STARTUP_WAIT_S for each);
@@ -173,8 +190,10 @@ async def open_services(
         http = await stack.enter_async_context(
             httpx.AsyncClient(timeout=HTTP_TIMEOUT_S, transport=http_transport)
         )
-        tokens = TokenManager(settings, store, bus, http, discovery.required_scopes)
+        tokens = TokenManager(settings, store, bus, http, _scopes_for(settings, discovery))
         helix = HelixClient(settings, tokens, http)
+        # Conduits and their subscriptions need the app's own token (client credentials).
+        app_helix = HelixClient(settings, AppTokens(settings, http), http)
         await tokens.start()
         tasks.spawn("tokens.validation", tokens.run_validation_loop())
         # Stop validating before the HTTP client closes (the stack unwinds last-in first-out).
@@ -191,11 +210,14 @@ async def open_services(
             publisher=publisher,
             worker_environ=environ,
             cluster=cluster,
+            app_helix=app_helix,
         )
         # Stopped gracefully before the clients above close; the leases and the heartbeat
         # end with the task supervisor, after it.
         stack.push_async_callback(system.shutdown)
-        cluster.follow(tasks, system.apply, system.halt_gateway, system.holds)
+        # A process without the fan-out only runs workers (`streamcore workers run`): it has an
+        # id and a heartbeat, but never coordinates nor follows the desired state.
+        cluster.follow(tasks, system.apply, system.halt_gateway, system.holds, coordinate=fanout)
         yield Services(
             settings=settings,
             bus=bus,

@@ -16,6 +16,7 @@ from importlib.metadata import version
 from typing import Any, TypeVar
 
 from app.cluster import ClusterNode
+from app.eventsub import EventSubParts
 from bus import Bus
 from cluster import DesiredState
 from core.errors import StreamCoreError
@@ -60,6 +61,7 @@ class System:
         publisher: EventPublisher,
         worker_environ: Mapping[str, str],
         cluster: ClusterNode,
+        app_helix: HelixClient,
     ) -> None:
         self._settings = settings
         self._bus = bus
@@ -78,7 +80,18 @@ class System:
         self._lock = asyncio.Lock()
         #: This replica runs its parts (the workers; the gateway too when coordinator).
         self.running = False
-        self.gateway: Gateway | None = None
+        self.eventsub = EventSubParts(
+            settings=settings,
+            bus=bus,
+            store=store,
+            tasks=tasks,
+            tokens=tokens,
+            helix=helix,
+            app_helix=app_helix,
+            publisher=publisher,
+            wanted=discovery.wanted_subscriptions,
+            cluster=cluster,
+        )
         self.workers: WorkerRuntime | None = None
 
     def worker_runtime(self, consumer_name: str | None = None) -> WorkerRuntime:
@@ -96,17 +109,14 @@ class System:
             consumer_name=consumer_name or self._cluster.replica_id,
         )
 
+    @property
+    def gateway(self) -> Gateway | None:
+        """The WebSocket-transport gateway, while this replica runs it."""
+        return self.eventsub.gateway
+
     def build_gateway(self) -> Gateway:
-        """The EventSub gateway, subscribing to what the discovered workers want (not started)."""
-        return Gateway(
-            self._settings,
-            self._bus,
-            self._tokens,
-            self._helix,
-            self._publisher,
-            self._discovery.wanted_subscriptions,
-            may_act=lambda: self._cluster.is_coordinator,
-        )
+        """The WebSocket-transport gateway (not started)."""
+        return self.eventsub.build_gateway()
 
     async def start(self) -> str:
         """Start the system cluster-wide: "started", or "already_running".
@@ -133,8 +143,9 @@ class System:
         async with self._lock:
             want = await self._desired.running()
             coordinate = want and self._cluster.is_coordinator
-            if self.gateway is not None and not coordinate:
-                await self._stop_gateway(requested=not want)
+            # EventSub first on the way down (no new entries), workers first on the way up.
+            if not want:
+                await self.eventsub.apply(False, coordinate, requested=True)
             if not want and self.running:
                 if self.workers is not None:
                     await self.workers.stop(DEFAULT_STOP_GRACE_S)
@@ -149,49 +160,38 @@ class System:
                     logger.info("Workers run elsewhere (STREAMCORE_RUN_WORKERS=false)")
                 self.running = True
                 logger.info("System started on replica %s", self._cluster.replica_id)
-            if coordinate and self.gateway is None:
-                self.gateway = self.build_gateway()
-                self._tasks.spawn("gateway", self.gateway.run())
+            if want:
+                await self.eventsub.apply(True, coordinate, requested=False)
 
     async def halt_gateway(self) -> None:
-        """Close the EventSub session at once: this replica just lost the coordinator lease
-        and must stop acting before another replica can take it. `apply` tidies up after."""
-        gateway = self.gateway
-        if gateway is not None:
-            await gateway.stop()
+        """This replica just lost the coordinator lease: stop acting at once, before another
+        replica can take it. `apply` tidies up after."""
+        await self.eventsub.halt()
 
     async def shutdown(self) -> None:
         """This process is leaving: stop its parts, leave the stored desired state alone (the
         other replicas, and this one after a restart, keep following it)."""
         async with self._lock:
-            if self.gateway is not None:
-                await self._stop_gateway()
+            await self.eventsub.shutdown()
             if self.workers is not None:
                 await self.workers.stop(DEFAULT_STOP_GRACE_S)
                 self.workers = None
             self.running = False
 
-    async def _stop_gateway(self, *, requested: bool = False) -> None:
-        gateway, self.gateway = self.gateway, None
-        if gateway is not None:
-            await gateway.stop(requested=requested)
-            await self._tasks.cancel("gateway")
-
     def holds(self) -> dict[str, Any]:
         """What this replica holds, for the cluster registry (GET /system/status)."""
         return {
+            "role": "replica",
             "coordinator": self._cluster.is_coordinator,
-            "gateway": self.gateway.state if self.gateway is not None else None,
             "workers": self.workers is not None,
+            **self.eventsub.holds(),
         }
 
     async def status(self) -> dict[str, Any]:
         """Everything about the live system. Each part that needs Redis or the database
         answers within STATUS_PART_TIMEOUT_S or is reported `unavailable` with the reason, so
         the status stays readable while a backend is down or paused."""
-        gateway_status: dict[str, Any] = (
-            self.gateway.status() if self.gateway is not None else self._idle_gateway()
-        )
+        gateway_status = self.eventsub.status(self.running)
         stopped = [
             {"name": cls.name, "types": subscription_types(cls()), "state": "stopped"}
             for cls in self._discovery.workers
@@ -227,12 +227,6 @@ class System:
             ],
             "task_failures": dict(self._tasks.failures),
         }
-
-    def _idle_gateway(self) -> dict[str, Any]:
-        if self.running and not self._cluster.is_coordinator:
-            # Another replica holds the session; this one takes over if it dies.
-            return {"state": "standby", "reason": "another replica is the coordinator"}
-        return {"state": "stopped"}
 
 
 async def _within_deadline(part: Awaitable[T], unavailable: Callable[[str], T]) -> T:

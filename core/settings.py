@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     twitch_api_url: str = "https://api.twitch.tv/helix"
     twitch_eventsub_ws_url: str = "wss://eventsub.wss.twitch.tv/ws"
     twitch_moderator_id: str = ""
+    #: `websocket`: one EventSub session with the user token, held by the coordinator.
+    #: `conduit`: a conduit with STREAMCORE_SHARDS shards spread over the replicas (app
+    #: token: needs TWITCH_CLIENT_SECRET); a dead replica's shards move with no loss.
+    twitch_eventsub_transport: Literal["websocket", "conduit"] = "websocket"
+    #: Shards of the conduit (conduit transport): each is one WebSocket session on some replica.
+    streamcore_shards: int = Field(default=2, ge=1, le=20_000)
 
     redis_url: SecretStr | None = None
     database_url: SecretStr | None = None
@@ -199,6 +205,17 @@ class Settings(BaseSettings):
                     "print(Fernet.generate_key().decode())'`"
                 ) from None
         return value
+
+    @model_validator(mode="after")
+    def _conduit_needs_a_secret(self) -> Settings:
+        if self.twitch_eventsub_transport == "conduit" and not (
+            self.twitch_client_secret.get_secret_value()
+        ):
+            raise ValueError(
+                "TWITCH_EVENTSUB_TRANSPORT=conduit needs TWITCH_CLIENT_SECRET (conduits use an "
+                "app access token); set it, or use TWITCH_EVENTSUB_TRANSPORT=websocket"
+            )
+        return self
 
     @model_validator(mode="after")
     def _admin_token_strength(self) -> Settings:

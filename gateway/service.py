@@ -41,8 +41,7 @@ from gateway.protocol import (
     Welcomed,
 )
 from gateway.subscriptions import SubscriptionBook, Wanted, distinct_wanted, moderator_id_for
-from gateway.upkeep import Upkeep, log_drop
-from tokens.errors import TokenError
+from gateway.upkeep import SessionUpkeep, Upkeep, log_drop
 from tokens.helix import HelixClient
 from tokens.manager import TokenManager
 
@@ -81,6 +80,7 @@ class Gateway:
         *,
         options: GatewayOptions | None = None,
         may_act: Callable[[], bool] = lambda: True,
+        upkeep: SessionUpkeep | None = None,
     ) -> None:
         self._settings = settings
         #: False once this replica is no longer sure to be the coordinator: no Helix change
@@ -93,7 +93,9 @@ class Gateway:
         self.options = options or GatewayOptions.from_settings(settings)
         self.handoff = Handoff(bus, self.options.stream_maxlen)
         self.subscriptions = SubscriptionBook(helix)
-        self.upkeep = Upkeep(
+        #: What each session does besides reading: subscribe (this session's own WebSocket
+        #: subscriptions by default; a conduit shard's assignment otherwise) and keep it so.
+        self.upkeep: SessionUpkeep = upkeep or Upkeep(
             self.subscriptions, tokens, self.wanted, coverage, self.options, self._emit, may_act
         )
         self.protocol = self._new_protocol()
@@ -139,7 +141,7 @@ class Gateway:
             "connected_since": _iso(since),
             "connection_age_s": None if since is None else round(time.time() - since, 1),
             "last_message_age_s": None if last is None else round(now - last, 1),
-            "subscriptions": self.subscriptions.public(),
+            "subscriptions": self.upkeep.subscriptions(),
             "received": dict(self.received),
             "deduplicated": dict(self.deduplicated),
             "dropped": dict(self.dropped),
@@ -162,7 +164,7 @@ class Gateway:
         backoff = Backoff(self.options.reconnect_base_s, self.options.reconnect_cap_s)
         try:
             while not self._stop_requested:
-                blocked = await self._blocked_reason()
+                blocked = await self.upkeep.blocked()
                 if blocked is not None:
                     await self._set_state("disconnected", blocked)
                     await self._pause(backoff.next_delay())
@@ -203,27 +205,8 @@ class Gateway:
                 task.cancel()
                 await asyncio.wait({task}, timeout=1.0)
         self.state, self.reason = "stopped", "stopped"
-        if requested:
-            await self.upkeep.coverage.clear()
+        await self.upkeep.stopped(requested)
         await self._emit("system.gateway", {"state": "disconnected", "reason": "stopped"})
-
-    async def _blocked_reason(self) -> str | None:
-        """Why connecting now would only earn a 4003, or None when something can subscribe."""
-        try:
-            await self._tokens.access_token()
-        except TokenError as error:
-            return f"authorization required: {error}"
-        user_id = self._tokens.user_id
-        if not user_id:
-            return "authorization required: the token's user is unknown"
-        wanted = self.wanted(user_id)
-        if not wanted:
-            return "no worker wants a subscription"
-        if self.subscriptions.permanently_failed(wanted, self._tokens.scopes or []) == {
-            w.key for w in wanted
-        }:
-            return "every wanted subscription failed permanently (see subscriptions)"
-        return None
 
     def _url(self) -> str:
         url = self._settings.twitch_eventsub_ws_url
@@ -263,7 +246,7 @@ class Gateway:
                 if isinstance(item, Opened) and item.socket is not None:
                     await item.socket.close(1000, "session ended")
             await self._close_all("reconnecting")
-            self.subscriptions.session_lost()
+            self.upkeep.session_lost()
 
     async def _read(self, queue: SessionQueue, spawn: Spawn) -> SessionEnd:
         """The session's loop: one item at a time, in arrival order, until the session ends."""
@@ -282,8 +265,8 @@ class Gateway:
                 case Frame(socket_id=socket_id, text=text):
                     now = time.time()
                     actions = self.protocol.receive(socket_id, text, time.monotonic(), now)
-                    if self._subscribed and self.upkeep.coverage.due(now):
-                        spawn(self.upkeep.coverage.mark(now))
+                    if self._subscribed:
+                        self.upkeep.received(now, spawn)
                 case Closed(socket_id=socket_id, code=code):
                     self._sockets.pop(socket_id, None)
                     actions = self.protocol.socket_closed(socket_id, code)

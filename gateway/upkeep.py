@@ -11,10 +11,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from core.backoff import Backoff
 from gateway.coverage import Coverage, iso
+from gateway.loop_items import Spawn
 from gateway.options import GatewayOptions
 from gateway.protocol import Drop, Revoked
 from gateway.subscriptions import SubscriptionBook, Wanted
@@ -24,6 +25,34 @@ from tokens.manager import TokenManager
 logger = logging.getLogger("streamcore.gateway")
 
 Emit = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
+class SessionUpkeep(Protocol):
+    """What the gateway's session loop asks of its upkeep (see `Upkeep`, `ShardUpkeep`)."""
+
+    repairs: int
+
+    async def blocked(self) -> str | None:
+        """Why connecting now would be useless (no authorization, nothing wanted), or None."""
+
+    async def subscribe(self, session_id: str) -> bool:
+        """Make the new session receive events; False when nothing could be done."""
+
+    async def announce_gap(self) -> None: ...
+
+    async def keep_subscribed(self, session_id: str) -> None:
+        """Runs for the session's life once `subscribe` succeeded."""
+
+    async def revoked(self, action: Revoked) -> None: ...
+
+    def received(self, now: float, spawn: Spawn) -> None:
+        """A frame arrived on the subscribed session at `now` (wall clock)."""
+
+    def session_lost(self) -> None: ...
+
+    async def stopped(self, requested: bool) -> None: ...
+
+    def subscriptions(self) -> list[dict[str, Any]]: ...
 
 
 class Upkeep:
@@ -46,6 +75,37 @@ class Upkeep:
         self._may_act = may_act
         #: Subscriptions re-created because Twitch no longer listed them (deleted outside).
         self.repairs = 0
+
+    async def blocked(self) -> str | None:
+        """Why connecting now would only earn a 4003, or None when something can subscribe."""
+        try:
+            await self._tokens.access_token()
+        except TokenError as error:
+            return f"authorization required: {error}"
+        user_id = self._tokens.user_id
+        if not user_id:
+            return "authorization required: the token's user is unknown"
+        wanted = self._wanted(user_id)
+        if not wanted:
+            return "no worker wants a subscription"
+        failed = self._book.permanently_failed(wanted, self._tokens.scopes or [])
+        if failed == {w.key for w in wanted}:
+            return "every wanted subscription failed permanently (see subscriptions)"
+        return None
+
+    def received(self, now: float, spawn: Spawn) -> None:
+        if self.coverage.due(now):
+            spawn(self.coverage.mark(now))
+
+    def session_lost(self) -> None:
+        self._book.session_lost()
+
+    async def stopped(self, requested: bool) -> None:
+        if requested:
+            await self.coverage.clear()
+
+    def subscriptions(self) -> list[dict[str, Any]]:
+        return self._book.public()
 
     async def subscribe(self, session_id: str) -> bool:
         """Reconcile the subscriptions onto `session_id`; True when at least one is enabled."""
@@ -111,24 +171,29 @@ class Upkeep:
                 await self._emit("system.subscription.repaired", entry.public())
 
     async def revoked(self, action: Revoked) -> None:
-        sub = action.subscription
-        self._book.mark_revoked(sub, action.status)
-        logger.warning("Twitch revoked subscription %s (%s)", sub.get("type"), action.status)
-        await self._emit(
-            "system.subscription.revoked",
-            {
-                "id": sub.get("id"),
-                "type": sub.get("type"),
-                "version": sub.get("version"),
-                "condition": sub.get("condition"),
-                "status": action.status,
-            },
+        self._book.mark_revoked(action.subscription, action.status)
+        await handle_revocation(action, self._emit, self._tokens)
+
+
+async def handle_revocation(action: Revoked, emit: Emit, tokens: TokenManager) -> None:
+    """Announce a revoked subscription; a revoked authorization needs the user again."""
+    sub = action.subscription
+    logger.warning("Twitch revoked subscription %s (%s)", sub.get("type"), action.status)
+    await emit(
+        "system.subscription.revoked",
+        {
+            "id": sub.get("id"),
+            "type": sub.get("type"),
+            "version": sub.get("version"),
+            "condition": sub.get("condition"),
+            "status": action.status,
+        },
+    )
+    if action.status == "authorization_revoked":
+        await tokens.mark_auth_required(
+            "Twitch revoked the authorization (the user disconnected the app or changed "
+            "their password)"
         )
-        if action.status == "authorization_revoked":
-            await self._tokens.mark_auth_required(
-                "Twitch revoked the authorization (the user disconnected the app or changed "
-                "their password)"
-            )
 
 
 def log_drop(action: Drop) -> None:

@@ -12,19 +12,29 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
 from core.settings import Settings
 from tokens.constants import RATE_LIMIT_MAX_WAIT_S, USERS_PER_REQUEST
 from tokens.errors import ChatMessageDropped, HelixServerError, helix_error_for
-from tokens.manager import TokenManager
 from tokens.oauth import require_client_id
 
 logger = logging.getLogger("streamcore.helix")
 
 Params = Sequence[tuple[str, str]]
+
+
+class TokenSource(Protocol):
+    """Where the bearer token comes from: the user's (TokenManager) or the app's (AppTokens)."""
+
+    @property
+    def user_id(self) -> str | None: ...
+
+    async def access_token(self) -> str: ...
+
+    async def refresh(self, after_401_with: str | None = None) -> str: ...
 
 
 class HelixClient:
@@ -33,7 +43,7 @@ class HelixClient:
     def __init__(
         self,
         settings: Settings,
-        token_manager: TokenManager,
+        token_manager: TokenSource,
         http: httpx.AsyncClient,
         *,
         clock: Callable[[], float] = time.time,

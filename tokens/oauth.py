@@ -99,6 +99,15 @@ class TwitchOAuth:
         )
         return _grant(body)
 
+    async def app_token(self, client_id: str, client_secret: str) -> TokenGrant:
+        """An app access token (client-credentials grant): no user, no refresh token."""
+        form = {
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "grant_type": "client_credentials",
+        }
+        return _grant(await self._post_form("token", form))
+
     async def refresh(self, refresh_token: str) -> TokenGrant:
         form = {
             "client_id": require_client_id(self._settings),

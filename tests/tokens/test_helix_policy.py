@@ -56,7 +56,7 @@ def make_client(
         slept.append(seconds)
 
     http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    client = HelixClient(settings, tokens, http, clock=lambda: 1000.0, sleep=sleep)  # type: ignore[arg-type]
+    client = HelixClient(settings, tokens, http, clock=lambda: 1000.0, sleep=sleep)
     return client, tokens, slept
 
 

@@ -1,0 +1,199 @@
+"""The parts of a replica that talk to Twitch's EventSub, for either transport.
+
+- `websocket` (TWITCH_EVENTSUB_TRANSPORT's default): the coordinator runs the one gateway
+  session with the user token; the other replicas stand by.
+- `conduit`: the coordinator runs the `ConduitKeeper` (the conduit and its subscriptions, app
+  token) and every running replica runs a `ShardPool` (its share of the shards, one session
+  each), so a replica's death moves only its shards, and Twitch retries what they missed.
+
+`System.apply` decides *whether* to run (desired state, coordinator role); this module knows
+*what* runs for each transport.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from app.cluster import ClusterNode
+from bus import Bus, BusUnavailable
+from cluster import Lease
+from core.settings import Settings
+from core.tasks import TaskSupervisor
+from db_infrastructure import Store
+from events.publisher import EventPublisher
+from gateway.conduit import ConduitKeeper
+from gateway.options import GatewayOptions
+from gateway.protocol import Revoked
+from gateway.service import Gateway, WantedSource
+from gateway.shards import ShardPool, ShardUpkeep
+from gateway.subscriptions import distinct_wanted, moderator_id_for
+from gateway.upkeep import handle_revocation
+from tokens.helix import HelixClient
+from tokens.manager import TokenManager
+from tokens.oauth import require_client_id
+
+logger = logging.getLogger("streamcore.system")
+
+
+class EventSubParts:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        bus: Bus,
+        store: Store,
+        tasks: TaskSupervisor,
+        tokens: TokenManager,
+        helix: HelixClient,
+        app_helix: HelixClient,
+        publisher: EventPublisher,
+        wanted: WantedSource,
+        cluster: ClusterNode,
+    ) -> None:
+        self._settings = settings
+        self._bus = bus
+        self._store = store
+        self._tasks = tasks
+        self._tokens = tokens
+        self._helix = helix
+        self._app_helix = app_helix
+        self._publisher = publisher
+        self._wanted = wanted
+        self._cluster = cluster
+        self.transport = settings.twitch_eventsub_transport
+        self.gateway: Gateway | None = None
+        self.conduit: ConduitKeeper | None = None
+        self.shards: ShardPool | None = None
+
+    def build_gateway(self) -> Gateway:
+        """The WebSocket-transport gateway (not started)."""
+        return Gateway(
+            self._settings,
+            self._bus,
+            self._tokens,
+            self._helix,
+            self._publisher,
+            self._wanted,
+            may_act=lambda: self._cluster.is_coordinator,
+        )
+
+    async def apply(self, running: bool, coordinate: bool, *, requested: bool) -> None:
+        """Run what this replica should: `running` (desired state), `coordinate` (holds the
+        coordinator lease); `requested`: a stop is the user's wish (no gap to announce)."""
+        if self.transport == "websocket":
+            if self.gateway is not None and not coordinate:
+                await self._stop_gateway(requested=requested)
+            if coordinate and self.gateway is None:
+                self.gateway = self.build_gateway()
+                self._tasks.spawn("gateway", self.gateway.run())
+            return
+        if self.conduit is not None and not coordinate:
+            self.conduit = None
+            await self._tasks.cancel("gateway.conduit")
+        if coordinate and self.conduit is None:
+            self.conduit = self._build_conduit_keeper()
+            self._tasks.spawn("gateway.conduit", self.conduit.run())
+        if self.shards is not None and not running:
+            self.shards = None
+            await self._tasks.cancel("gateway.shards")
+        if running and self.shards is None:
+            self.shards = ShardPool(
+                bus=self._bus,
+                store=self._store,
+                holder=self._cluster.holder,
+                ttl_s=self._settings.streamcore_lease_s,
+                replicas=self._cluster.live_replicas,
+                make_gateway=self._shard_gateway,
+            )
+            self._tasks.spawn("gateway.shards", self.shards.run())
+
+    async def halt(self) -> None:
+        """The coordinator lease is lost: stop acting at once (`apply` tidies up after)."""
+        if self.gateway is not None:
+            await self.gateway.stop()
+
+    async def shutdown(self) -> None:
+        await self.apply(running=False, coordinate=False, requested=False)
+
+    def status(self, running: bool) -> dict[str, Any]:
+        """The gateway section of GET /system/status, with the subscriptions."""
+        if self.transport == "websocket":
+            if self.gateway is not None:
+                return {"transport": "websocket", **self.gateway.status()}
+            state = "standby" if running else "stopped"
+            reason = "another replica is the coordinator" if state == "standby" else None
+            return {"transport": "websocket", "state": state, "reason": reason}
+        shards = self.shards.status() if self.shards is not None else {}
+        states = {shard["state"] for shard in shards.values()}
+        if self.shards is None:
+            state = "stopped"
+        elif not shards:
+            state = "standby"  # every shard is held by other replicas
+        else:
+            state = "connected" if states == {"connected"} else "connecting"
+        return {
+            "transport": "conduit",
+            "state": state,
+            **(self.conduit.status() if self.conduit is not None else {}),
+            "shards": shards,
+            "subscriptions": self.conduit.book.public() if self.conduit is not None else [],
+        }
+
+    def holds(self) -> dict[str, Any]:
+        return {
+            "gateway": self.gateway.state if self.gateway is not None else None,
+            "conduit": self.conduit is not None,
+            "shards": sorted(self.shards.held, key=int) if self.shards is not None else [],
+        }
+
+    async def _stop_gateway(self, *, requested: bool) -> None:
+        gateway, self.gateway = self.gateway, None
+        if gateway is not None:
+            await gateway.stop(requested=requested)
+            await self._tasks.cancel("gateway")
+
+    def _wanted_for(self, broadcaster_id: str) -> Any:
+        moderator_id = moderator_id_for(broadcaster_id, self._settings.twitch_moderator_id)
+        return distinct_wanted(self._wanted(broadcaster_id, moderator_id))
+
+    def _build_conduit_keeper(self) -> ConduitKeeper:
+        return ConduitKeeper(
+            store=self._store,
+            app_helix=self._app_helix,
+            tokens=self._tokens,
+            client_id=require_client_id(self._settings),
+            wanted=self._wanted_for,
+            shard_count=self._settings.streamcore_shards,
+            emit=self._emit,
+            may_act=lambda: self._cluster.is_coordinator,
+            options=GatewayOptions.from_settings(self._settings),
+        )
+
+    def _shard_gateway(self, conduit_id: str, shard_id: str, lease: Lease) -> Gateway:
+        def may_act() -> bool:
+            return lease.held
+
+        async def revoked(action: Revoked) -> None:
+            await handle_revocation(action, self._emit, self._tokens)
+
+        upkeep = ShardUpkeep(self._app_helix, conduit_id, shard_id, revoked, may_act)
+        return Gateway(
+            self._settings,
+            self._bus,
+            self._tokens,
+            self._app_helix,
+            self._publisher,
+            self._wanted,
+            may_act=may_act,
+            upkeep=upkeep,
+        )
+
+    async def _emit(self, name: str, data: dict[str, Any]) -> None:
+        try:
+            await self._publisher.publish(name, data, origin="gateway")
+        except BusUnavailable as error:
+            logger.warning("Could not emit %s (%s)", name, error)
+
+
+__all__ = ["EventSubParts"]

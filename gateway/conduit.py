@@ -1,0 +1,170 @@
+"""The conduit transport's coordinator half: one conduit, its size, and its subscriptions.
+
+Twitch's model (https://dev.twitch.tv/docs/eventsub/handling-conduit-events/): subscriptions
+attach to a conduit rather than to a session, and the conduit's shards are sessions that any
+process may own; Twitch hashes each notification to a shard and retries it once on another.
+Everything here needs the app access token.
+
+`ConduitKeeper` runs on the coordinator only. It adopts the conduit whose id is stored (or, if
+that is gone, one this client already has, so no conduit is ever leaked: Twitch allows 5),
+creates one only when there is none, sizes it to STREAMCORE_SHARDS, stores `{"id",
+"shard_count"}` for the replicas' shard pools (`gateway.shards`), reconciles the wanted
+subscriptions onto it once, and re-reads Twitch's list every `repair_interval_s` to repair what
+was deleted from outside. The shards themselves are the replicas' business.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from core.backoff import Backoff
+from db_infrastructure import Store
+from gateway.options import GatewayOptions
+from gateway.planning import Target, Wanted
+from gateway.subscriptions import SubscriptionBook
+from tokens.errors import TokenError
+from tokens.helix import HelixClient
+from tokens.manager import TokenManager
+
+logger = logging.getLogger("streamcore.gateway")
+
+#: Where the conduit in use is stored (the database: it must outlive Redis restarts).
+CONDUIT_NAMESPACE, CONDUIT_KEY = "cluster", "conduit"
+#: Sent to every replica's pool with each notification that a shard went down.
+SHARD_DISABLED = "conduit.shard.disabled"
+
+Emit = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
+async def stored_conduit(store: Store) -> dict[str, Any] | None:
+    """{"id", "shard_count"} of the conduit in use, or None before the coordinator made one."""
+    raw = await store.get(CONDUIT_NAMESPACE, CONDUIT_KEY)
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+        return {"id": str(value["id"]), "shard_count": int(value["shard_count"])}
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+class ConduitKeeper:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        app_helix: HelixClient,
+        tokens: TokenManager,
+        client_id: str,
+        wanted: Callable[[str], list[Wanted]],
+        shard_count: int,
+        emit: Emit,
+        may_act: Callable[[], bool],
+        options: GatewayOptions,
+    ) -> None:
+        self._store = store
+        self._helix = app_helix
+        self._tokens = tokens
+        self._client_id = client_id
+        self._wanted = wanted
+        self._shard_count = shard_count
+        self._emit = emit
+        self._may_act = may_act
+        self._options = options
+        self.book = SubscriptionBook(app_helix)
+        self.conduit_id: str | None = None
+        self.state = "starting"
+        self.reason: str | None = None
+        self.repairs = 0
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "conduit_id": self.conduit_id,
+            "conduit_state": self.state,
+            "conduit_reason": self.reason,
+            "shard_count": self._shard_count,
+            "repairs": self.repairs,
+        }
+
+    async def run(self) -> None:
+        """Until cancelled or no longer the coordinator."""
+        backoff = Backoff(self._options.reconnect_base_s, self._options.reconnect_cap_s)
+        while self._may_act():
+            try:
+                settled = await self._keep()
+            except TokenError as error:
+                self.state, self.reason = "retrying", str(error)
+                logger.warning("Conduit upkeep failed (%s); retrying", error)
+                settled = False
+            if settled:
+                backoff.reset()
+            await asyncio.sleep(backoff.next_delay())
+
+    async def _keep(self) -> bool:
+        """One round: the conduit, the subscriptions, then repairs until something fails."""
+        user_id = self._tokens.user_id
+        if not user_id:
+            try:
+                await self._tokens.access_token()
+            except TokenError as error:
+                self.state, self.reason = "waiting", f"authorization required: {error}"
+                return False
+            user_id = self._tokens.user_id
+        if not user_id:
+            self.state, self.reason = "waiting", "authorization required"
+            return False
+        self.conduit_id = await self._ensure_conduit()
+        target = Target("conduit", self.conduit_id)
+        wanted = [*self._wanted(user_id), self._shard_watch(self.conduit_id)]
+        scopes = self._tokens.scopes or []
+        await self.book.reconcile(wanted, target, user_id, scopes)
+        enabled = self.book.enabled_count()
+        self.state, self.reason = "ready", f"{enabled} of {len(wanted)} subscriptions enabled"
+        logger.info("Conduit %s: %s", self.conduit_id, self.reason)
+        backoff = Backoff(self._options.retry_base_s, self._options.retry_cap_s)
+        while (retry := self.book.retryable()) and self._may_act():
+            await asyncio.sleep(backoff.next_delay())
+            await self.book.create(retry, target, scopes)
+        while self._may_act():
+            await asyncio.sleep(self._options.repair_interval_s)
+            if not self._may_act():
+                break
+            if await self._ensure_conduit() != self.conduit_id:
+                return True  # deleted from outside: a new conduit, subscribed from scratch
+            for entry in await self.book.repair(target, scopes):
+                self.repairs += 1
+                await self._emit("system.subscription.repaired", entry.public())
+        return True
+
+    def _shard_watch(self, conduit_id: str) -> Wanted:
+        # Tells every replica that a shard went down (logged and counted by the shard pools).
+        return Wanted(SHARD_DISABLED, "1", {"client_id": self._client_id, "conduit_id": conduit_id})
+
+    async def _ensure_conduit(self) -> str:
+        """The conduit in use: adopted or created, sized, and stored for the replicas."""
+        stored = await stored_conduit(self._store)
+        listed = (await self._helix.request("GET", "eventsub/conduits")).json().get("data") or []
+        by_id = {str(c["id"]): c for c in listed}
+        if stored is not None and stored["id"] in by_id:
+            conduit = by_id[stored["id"]]
+        elif listed:
+            conduit = listed[0]
+            logger.info("Adopting conduit %s, which this client id already has", conduit["id"])
+        else:
+            body = {"shard_count": self._shard_count}
+            response = await self._helix.request("POST", "eventsub/conduits", json=body)
+            conduit = response.json()["data"][0]
+            logger.info("Created conduit %s with %d shards", conduit["id"], self._shard_count)
+        conduit_id = str(conduit["id"])
+        if int(conduit["shard_count"]) != self._shard_count:
+            resize = {"id": conduit_id, "shard_count": self._shard_count}
+            await self._helix.request("PATCH", "eventsub/conduits", json=resize)
+            logger.info("Resized conduit %s to %d shards", conduit_id, self._shard_count)
+        record: dict[str, Any] = {"id": conduit_id, "shard_count": self._shard_count}
+        if stored != record and self._may_act():  # fenced: only a coordinator sure of its lease
+            await self._store.put(CONDUIT_NAMESPACE, CONDUIT_KEY, json.dumps(record))
+        return conduit_id

@@ -1,0 +1,246 @@
+"""The conduit transport's replica half: this replica's shards, one WebSocket session each.
+
+Every running replica claims shards of the stored conduit with Redis leases, up to its fair
+share (shards / live replicas, rounded up), and runs one gateway session per shard. On each
+welcome the session is assigned to its shard with `PATCH /eventsub/conduits/shards`, well
+inside Twitch's 10 s window, and the per-shard `errors` array is checked. When a replica dies
+its shard leases expire and the others claim those shards within about STREAMCORE_LEASE_S,
+each assigning a fresh session; meanwhile Twitch retries every notification once on another
+enabled shard, and the hand-off de-duplicates by message id, so nothing is lost or doubled.
+https://dev.twitch.tv/docs/eventsub/handling-conduit-events/
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import zlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bus import Bus, BusError
+from cluster import Lease
+from core.errors import StreamCoreError
+from db_infrastructure import Store
+from gateway.conduit import stored_conduit
+from gateway.loop_items import Spawn
+from gateway.protocol import Revoked
+from gateway.service import Gateway
+from tokens.errors import TokenError
+from tokens.helix import HelixClient
+
+logger = logging.getLogger("streamcore.gateway")
+
+#: How often a held shard's assignment is checked at Twitch (a shard Twitch disabled while
+#: the socket still looked fine is re-assigned).
+SHARD_CHECK_S = 10.0
+
+
+class ShardUpkeep:
+    """A shard session's upkeep: assign the session to the shard, and keep it assigned."""
+
+    def __init__(
+        self,
+        app_helix: HelixClient,
+        conduit_id: str,
+        shard_id: str,
+        revoked: Callable[[Revoked], Awaitable[None]],
+        may_act: Callable[[], bool],
+    ) -> None:
+        self._helix = app_helix
+        self.conduit_id = conduit_id
+        self.shard_id = shard_id
+        self._on_revoked = revoked
+        self._may_act = may_act
+        self.repairs = 0
+
+    async def blocked(self) -> str | None:
+        return None if self._may_act() else "the shard's lease is gone"
+
+    async def subscribe(self, session_id: str) -> bool:
+        if not self._may_act():
+            return False
+        body = {
+            "conduit_id": self.conduit_id,
+            "shards": [
+                {
+                    "id": self.shard_id,
+                    "transport": {"method": "websocket", "session_id": session_id},
+                }
+            ],
+        }
+        try:
+            response = await self._helix.request("PATCH", "eventsub/conduits/shards", json=body)
+        except TokenError as error:
+            logger.error("Could not assign shard %s: %s", self.shard_id, error)
+            return False
+        errors = response.json().get("errors") or []
+        if errors:
+            logger.error("Twitch refused shard %s: %s", self.shard_id, errors[0].get("message"))
+            return False
+        logger.info(
+            "Shard %s of conduit %s: session %s", self.shard_id, self.conduit_id, session_id
+        )
+        return True
+
+    async def announce_gap(self) -> None:
+        return None  # Twitch retries on another shard: a shard's gap loses nothing
+
+    async def keep_subscribed(self, session_id: str) -> None:
+        while self._may_act():
+            await asyncio.sleep(SHARD_CHECK_S)
+            try:
+                shard = await self._shard()
+            except TokenError as error:
+                logger.warning("Could not read shard %s: %s", self.shard_id, error)
+                continue
+            transport = (shard or {}).get("transport") or {}
+            if shard is None or (
+                shard.get("status") == "enabled" and transport.get("session_id") == session_id
+            ):
+                continue
+            logger.warning(
+                "Shard %s is %s at Twitch; assigning session %s again",
+                self.shard_id,
+                shard.get("status"),
+                session_id,
+            )
+            if await self.subscribe(session_id):
+                self.repairs += 1
+
+    async def _shard(self) -> dict[str, Any] | None:
+        cursor: str | None = None
+        while True:
+            params = [("conduit_id", self.conduit_id)] + ([("after", cursor)] if cursor else [])
+            response = await self._helix.request("GET", "eventsub/conduits/shards", params=params)
+            body = response.json()
+            for shard in body.get("data") or []:
+                if str(shard.get("id")) == self.shard_id:
+                    return dict(shard)
+            cursor = (body.get("pagination") or {}).get("cursor")
+            if not cursor:
+                return None
+
+    async def revoked(self, action: Revoked) -> None:
+        await self._on_revoked(action)
+
+    def received(self, now: float, spawn: Spawn) -> None:
+        return None
+
+    def session_lost(self) -> None:
+        return None
+
+    async def stopped(self, requested: bool) -> None:
+        return None
+
+    def subscriptions(self) -> list[dict[str, Any]]:
+        return []
+
+
+@dataclass
+class HeldShard:
+    lease: Lease
+    gateway: Gateway
+    task: asyncio.Task[None]
+
+
+class ShardPool:
+    """See the module docstring. `run()` until cancelled; every shard is released on exit."""
+
+    def __init__(
+        self,
+        *,
+        bus: Bus,
+        store: Store,
+        holder: str,
+        ttl_s: float,
+        replicas: Callable[[], Awaitable[int]],
+        make_gateway: Callable[[str, str, Lease], Gateway],
+    ) -> None:
+        self._bus = bus
+        self._store = store
+        self._holder = holder
+        self._ttl_s = ttl_s
+        self._replicas = replicas
+        self._make_gateway = make_gateway
+        self.conduit_id: str | None = None
+        self.held: dict[str, HeldShard] = {}
+        #: Shards taken over (claimed while this replica was already running), for status.
+        self.claims = 0
+
+    def status(self) -> dict[str, Any]:
+        return {
+            shard_id: {k: v for k, v in held.gateway.status().items() if k != "subscriptions"}
+            for shard_id, held in sorted(self.held.items(), key=lambda item: int(item[0]))
+        }
+
+    async def run(self) -> None:
+        try:
+            while True:
+                try:
+                    await self._step()
+                except (BusError, StreamCoreError) as error:
+                    logger.warning("Shard pool: %s; retrying", error)
+                await asyncio.sleep(self._ttl_s / 5)
+        finally:
+            await asyncio.gather(*(self._drop(shard_id) for shard_id in list(self.held)))
+
+    async def _step(self) -> None:
+        conduit = await stored_conduit(self._store)
+        if conduit is None or conduit["id"] != self.conduit_id:
+            for shard_id in list(self.held):
+                await self._drop(shard_id)
+            self.conduit_id = None if conduit is None else conduit["id"]
+        for shard_id, held in list(self.held.items()):
+            if not await self._renew(held.lease) or held.task.done():
+                await self._drop(shard_id)
+        if conduit is None:
+            return
+        count = conduit["shard_count"]
+        for shard_id in [s for s in self.held if int(s) >= count]:
+            await self._drop(shard_id)
+        share = math.ceil(count / max(1, await self._replicas()))
+        # Start from a place that depends on this replica, so replicas starting together
+        # mostly try different shards first.
+        offset = zlib.crc32(self._holder.encode()) % count
+        for index in range(count):
+            if len(self.held) >= share:
+                break
+            shard_id = str((offset + index) % count)
+            if shard_id not in self.held:
+                await self._claim(conduit["id"], shard_id)
+        if len(self.held) > share:
+            # A replica joined: give one shard back per round, so shards move one at a time.
+            await self._drop(max(self.held, key=int))
+
+    async def _renew(self, lease: Lease) -> bool:
+        try:
+            return await asyncio.wait_for(lease.try_hold(), max(0.05, lease.remaining_s()))
+        except (BusError, TimeoutError):
+            return lease.held
+
+    async def _claim(self, conduit_id: str, shard_id: str) -> None:
+        lease = Lease(
+            self._bus, f"streamcore:lease:shard:{conduit_id}:{shard_id}", self._holder, self._ttl_s
+        )
+        if not await lease.try_hold():
+            return
+        gateway = self._make_gateway(conduit_id, shard_id, lease)
+        task = asyncio.create_task(gateway.run(), name=f"gateway.shard:{shard_id}")
+        self.held[shard_id] = HeldShard(lease, gateway, task)
+        self.claims += 1
+        logger.info("Claimed shard %s of conduit %s", shard_id, conduit_id)
+
+    async def _drop(self, shard_id: str) -> None:
+        held = self.held.pop(shard_id, None)
+        if held is None:
+            return
+        await held.gateway.stop()
+        held.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await held.task
+        await held.lease.release()
+        logger.info("Released shard %s", shard_id)

@@ -88,6 +88,40 @@
     });
   }
 
+  function holdsText(holds) {
+    var parts = [];
+    if (holds.coordinator) parts.push("coordinator");
+    if (holds.gateway) parts.push("gateway " + holds.gateway);
+    if (holds.shards && holds.shards.length) parts.push("shards " + holds.shards.join(", "));
+    if (holds.workers) parts.push("workers");
+    if (holds.role === "workers") parts.push("workers only");
+    return parts.join(" · ") || "–";
+  }
+
+  function renderCluster(cluster) {
+    var coordinator = cluster.coordinator || {};
+    $("cluster-self").textContent = dash(cluster.replica_id);
+    $("cluster-coordinator").textContent = coordinator.replica_id
+      ? coordinator.replica_id + " (token " + coordinator.fencing_token + ")" : "none";
+    var replicas = cluster.replicas || [];
+    renderOnce("replicas", replicas.map(function (r) {
+      return [r.id, r.address, r.alive, r.holds, r.started, Math.round(r.last_seen_age_s)];
+    }), $("replicas").tBodies[0], function (body) {
+      replicas.forEach(function (replica) {
+        var row = el("tr");
+        row.dataset.replica = replica.id;
+        cell(row, replica.id + (replica.self ? " (this one)" : ""), "mono");
+        cell(row, dash(replica.address), "mono");
+        var state = replica.alive ? "alive" : "gone";
+        cell(row, "").appendChild(pill(state, replica.alive ? "running" : "stopped"));
+        cell(row, holdsText(replica.holds || {}));
+        cell(row, dash(replica.started), "muted");
+        cell(row, age(replica.last_seen_age_s) + " ago", "num");
+        body.appendChild(row);
+      });
+    });
+  }
+
   function renderWorkers(workers, errors) {
     renderOnce("workers", { workers: workers, running: running }, $("workers").tBodies[0], function (body) {
       workers.forEach(function (worker) {
@@ -132,6 +166,7 @@
     renderAuth(status.auth || {});
     renderGateway(status);
     renderSubscriptions(status.subscriptions || []);
+    renderCluster(status.cluster || {});
     renderWorkers(status.workers || [], status.worker_errors || []);
     renderClients(status.clients || {});
   }

@@ -37,6 +37,12 @@ async def test_dashboard_renders_status_workers_overlays_and_a_live_feed(
     await expect(page.locator("#start-btn")).to_be_enabled()
     await expect(page.locator("#stop-btn")).to_be_disabled()
     await expect(page.locator("#gateway-state")).to_have_text("stopped")
+    # The cluster card lists this replica (the only one), alive, as the coordinator.
+    replicas = page.locator("#replicas tbody tr")
+    await expect(replicas).to_have_count(1, timeout=WAIT_MS)
+    await expect(replicas.first).to_contain_text("(this one)")
+    await expect(replicas.first).to_contain_text("alive")
+    await expect(page.locator("#cluster-coordinator")).not_to_have_text("none", timeout=WAIT_MS)
     workers = page.locator("#workers tbody tr")
     await expect(workers.first).to_be_visible()
     assert await workers.count() >= 4  # the shipped workers: alerts, chat, redemptions, ...

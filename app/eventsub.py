@@ -177,7 +177,13 @@ class EventSubParts:
         async def revoked(action: Revoked) -> None:
             await handle_revocation(action, self._emit, self._tokens)
 
-        upkeep = ShardUpkeep(self._app_helix, conduit_id, shard_id, revoked, may_act)
+        async def shard_disabled(event: dict[str, Any]) -> None:
+            if self.shards is not None:
+                await self.shards.shard_disabled(event)
+
+        upkeep = ShardUpkeep(
+            self._app_helix, conduit_id, shard_id, revoked, may_act, shard_disabled
+        )
         return Gateway(
             self._settings,
             self._bus,

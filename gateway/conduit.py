@@ -23,6 +23,7 @@ from typing import Any
 
 from core.backoff import Backoff
 from db_infrastructure import Store
+from gateway.constants import SHARD_DISABLED
 from gateway.options import GatewayOptions
 from gateway.planning import Target, Wanted
 from gateway.subscriptions import SubscriptionBook
@@ -34,8 +35,6 @@ logger = logging.getLogger("streamcore.gateway")
 
 #: Where the conduit in use is stored (the database: it must outlive Redis restarts).
 CONDUIT_NAMESPACE, CONDUIT_KEY = "cluster", "conduit"
-#: Sent to every replica's pool with each notification that a shard went down.
-SHARD_DISABLED = "conduit.shard.disabled"
 
 Emit = Callable[[str, dict[str, Any]], Awaitable[None]]
 

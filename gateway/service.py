@@ -23,6 +23,7 @@ from core.backoff import Backoff
 from core.settings import Settings
 from events.publisher import EventPublisher
 from gateway.connection import FRAME_QUEUE_SIZE, Closed, Frame, Opened, Socket, open_or_error
+from gateway.constants import SHARD_DISABLED
 from gateway.coverage import Coverage
 from gateway.handoff import Handoff
 from gateway.loop_items import NothingSubscribed, SessionEnd, SessionQueue, Spawn, WatchdogFired
@@ -368,6 +369,8 @@ class Gateway:
             self.received[notification.subscription_type] += 1
             if entry_id is None:
                 self.deduplicated[notification.subscription_type] += 1
+            elif notification.subscription_type == SHARD_DISABLED:
+                await self.upkeep.shard_disabled(notification.payload.get("event") or {})
         pending.clear()
 
     async def _close_all(self, reason: str) -> None:

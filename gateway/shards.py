@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import math
 import zlib
@@ -26,6 +27,7 @@ from cluster import Lease
 from core.errors import StreamCoreError
 from db_infrastructure import Store
 from gateway.conduit import stored_conduit
+from gateway.constants import SHARD_DISABLED_CHANNEL
 from gateway.loop_items import Spawn
 from gateway.protocol import Revoked
 from gateway.service import Gateway
@@ -49,8 +51,10 @@ class ShardUpkeep:
         shard_id: str,
         revoked: Callable[[Revoked], Awaitable[None]],
         may_act: Callable[[], bool],
+        shard_disabled: Callable[[dict[str, Any]], Awaitable[None]],
     ) -> None:
         self._helix = app_helix
+        self._on_shard_disabled = shard_disabled
         self.conduit_id = conduit_id
         self.shard_id = shard_id
         self._on_revoked = revoked
@@ -139,6 +143,9 @@ class ShardUpkeep:
     def subscriptions(self) -> list[dict[str, Any]]:
         return []
 
+    async def shard_disabled(self, event: dict[str, Any]) -> None:
+        await self._on_shard_disabled(event)
+
 
 @dataclass
 class HeldShard:
@@ -168,8 +175,9 @@ class ShardPool:
         self._make_gateway = make_gateway
         self.conduit_id: str | None = None
         self.held: dict[str, HeldShard] = {}
-        #: Shards taken over (claimed while this replica was already running), for status.
+        #: Shards claimed, and sessions replaced because Twitch disabled their shard.
         self.claims = 0
+        self.replaced = 0
 
     def status(self) -> dict[str, Any]:
         return {
@@ -177,7 +185,41 @@ class ShardPool:
             for shard_id, held in sorted(self.held.items(), key=lambda item: int(item[0]))
         }
 
+    async def shard_disabled(self, event: dict[str, Any]) -> None:
+        """Pass Twitch's notification to every replica (only one shard session received it)."""
+        try:
+            await self._bus.publish(SHARD_DISABLED_CHANNEL, json.dumps(event))
+        except BusError as error:
+            logger.warning("Could not pass on a shard-disabled notification (%s)", error)
+
+    async def _listen_for_disabled(self) -> None:
+        while True:
+            try:
+                async with self._bus.psubscribe(SHARD_DISABLED_CHANNEL, maxsize=256) as feed:
+                    while True:
+                        message = await feed.get()
+                        with contextlib.suppress(ValueError, TypeError, AttributeError):
+                            await self._replace_if_mine(json.loads(message.data))
+            except BusError:
+                await asyncio.sleep(self._ttl_s / 5)
+
+    async def _replace_if_mine(self, event: dict[str, Any]) -> None:
+        """A shard this replica holds, disabled on the session it still runs: start over."""
+        shard_id = str(event.get("shard_id"))
+        held = self.held.get(shard_id)
+        session_id = (event.get("transport") or {}).get("session_id")
+        if held is None or event.get("conduit_id") != self.conduit_id:
+            return
+        if held.gateway.protocol.session_id not in (None, session_id):
+            return  # already on a newer session
+        logger.warning(
+            "Twitch disabled shard %s (%s); replacing its session", shard_id, event.get("status")
+        )
+        self.replaced += 1
+        await self._drop(shard_id)  # released: claimed again (here or elsewhere) at once
+
     async def run(self) -> None:
+        listener = asyncio.create_task(self._listen_for_disabled(), name="gateway.shards.disabled")
         try:
             while True:
                 try:
@@ -186,6 +228,7 @@ class ShardPool:
                     logger.warning("Shard pool: %s; retrying", error)
                 await asyncio.sleep(self._ttl_s / 5)
         finally:
+            listener.cancel()
             await asyncio.gather(*(self._drop(shard_id) for shard_id in list(self.held)))
 
     async def _step(self) -> None:

@@ -54,6 +54,9 @@ class SessionUpkeep(Protocol):
 
     def subscriptions(self) -> list[dict[str, Any]]: ...
 
+    async def shard_disabled(self, event: dict[str, Any]) -> None:
+        """Twitch says a conduit shard went down (stored once; see gateway.shards)."""
+
 
 class Upkeep:
     def __init__(
@@ -106,6 +109,9 @@ class Upkeep:
 
     def subscriptions(self) -> list[dict[str, Any]]:
         return self._book.public()
+
+    async def shard_disabled(self, event: dict[str, Any]) -> None:
+        return None  # a WebSocket-transport session has no shards
 
     async def subscribe(self, session_id: str) -> bool:
         """Reconcile the subscriptions onto `session_id`; True when at least one is enabled."""

@@ -109,3 +109,15 @@ async def test_a_lost_shard_session_is_replaced_and_nothing_is_lost(tmp_path: Pa
         assert replaced["shards"][shard]["session_id"] != victim
         conduit = (await sim_get(deployment, "conduits"))["data"][0]
         assert conduit["dropped"] == 0
+
+
+async def test_chat_over_a_conduit_asks_the_broadcaster_for_the_bot_scopes(tmp_path: Path) -> None:
+    # Twitch requires user:bot and channel:bot for chat subscriptions made with an app token;
+    # the shipped chat worker wants channel.chat.message, so the auth link asks for both.
+    async with deploy(tmp_path, **CONDUIT) as deployment:
+        link = (await deployment.api.get("/tokens/link")).json()
+        assert {"user:bot", "channel:bot"} <= set(link["scopes"])
+        assert "user%3Abot" in link["auth_url"] and "channel%3Abot" in link["auth_url"]
+    async with deploy(tmp_path / "ws") as websocket:
+        link = (await websocket.api.get("/tokens/link")).json()
+        assert "user:bot" not in link["scopes"]

@@ -82,4 +82,24 @@ def summary(status: dict[str, Any]) -> str:
     for error in status.get("worker_errors", []):
         lines.append(f"Worker skipped: {error['source']}: {error['reason']}")
     lines.append(f"Clients: {status.get('clients', {}).get('connected', 0)} connected")
+    lines += _cluster_lines(status.get("cluster") or {})
     return "\n".join(lines)
+
+
+def _cluster_lines(cluster: dict[str, Any]) -> list[str]:
+    """One line per replica, the coordinator marked; nothing for a cluster of one."""
+    replicas = cluster.get("replicas") or []
+    if len(replicas) < 2:
+        return []
+    coordinator = (cluster.get("coordinator") or {}).get("replica_id")
+    lines = [f"Cluster: {len(replicas)} replicas, coordinator {coordinator or 'none'}"]
+    for replica in replicas:
+        holds = replica.get("holds") or {}
+        shards = holds.get("shards") or []
+        lines.append(
+            f"  {replica['id']}{' (this one)' if replica.get('self') else ''}: "
+            + ("alive" if replica.get("alive") else f"gone {replica.get('last_seen_age_s')}s")
+            + (", coordinator" if holds.get("coordinator") else "")
+            + (f", shards {','.join(map(str, shards))}" if shards else "")
+        )
+    return lines

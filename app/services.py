@@ -155,13 +155,14 @@ async def open_services(
     discovery = discover_workers()
     discovery.check()
     async with AsyncExitStack() as stack:
-        bus, store = await stack.enter_async_context(open_backends(settings))
-        _log_backends(settings, bus, store)
-        if bus.name == "memory":
-            # The embedded backends are this process's own: refuse a second one at once.
+        if not settings.redis_dsn:
+            # The embedded backends are this process's own: refuse a second one before it
+            # opens anything.
             lock = DataDirLock(settings.streamcore_data_dir)
             lock.acquire()
             stack.callback(lock.release)
+        bus, store = await stack.enter_async_context(open_backends(settings))
+        _log_backends(settings, bus, store)
         cluster = await open_cluster_node(settings, bus)
         logger.info("Replica id: %s", cluster.replica_id)
         stack.push_async_callback(cluster.leave)

@@ -22,7 +22,7 @@ class DataDirLock:
     """`acquire()` or raise DataDirInUse; `release()` when the process stops."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.path = data_dir / LOCK_FILE
+        self.path = data_dir.resolve() / LOCK_FILE
         self._fd: int | None = None
 
     def acquire(self) -> None:

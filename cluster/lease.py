@@ -102,6 +102,7 @@ class LeaseKeeper:
         try:
             while True:
                 await self._step()
+                stop_if_cancelled()
                 await asyncio.sleep(self._pause())
         finally:
             if self.acting:
@@ -117,18 +118,21 @@ class LeaseKeeper:
         return max(0.05, min(ttl / 4, self.lease.remaining_s() / 2))
 
     async def _step(self) -> None:
+        # A renewal slower than the remaining validity is as good as a failed one. (Not
+        # `asyncio.wait_for`: on Python 3.11 it swallows a cancellation that arrives just as
+        # the call completes, and the keeper would never stop.)
+        limit = max(0.05, self.lease.remaining_s()) if self.acting else self.lease.ttl_s
         try:
-            if self.acting:
-                # A renewal slower than the remaining validity is as good as a failed one.
-                held = await asyncio.wait_for(
-                    self.lease.try_hold(), timeout=max(0.05, self.lease.remaining_s())
-                )
-            else:
-                held = await asyncio.wait_for(self.lease.try_hold(), timeout=self.lease.ttl_s)
+            async with asyncio.timeout(limit):
+                held = await self.lease.try_hold()
+            # A grant whose reply came back after the local view expired (a slow reply, a
+            # stalled event loop) may already have passed to another replica in Redis.
+            held = held and self.lease.held
         except (BusError, TimeoutError) as error:
             held = self.lease.held  # unknown: keep acting only while the local view lasts
             if not held and self.acting:
-                logger.error("Lost the %s lease: cannot renew it (%s)", self._what, error)
+                reason = str(error) or "no answer in time"
+                logger.error("Lost the %s lease: cannot renew it (%s)", self._what, reason)
         if held and not self.acting:
             self.acting = True
             self.gains += 1
@@ -140,3 +144,16 @@ class LeaseKeeper:
             self.lease.forget()
             logger.warning("This replica is no longer the %s", self._what)
             await self._on_lost()
+
+
+def stop_if_cancelled() -> None:
+    """Raise CancelledError when this task was cancelled but went on.
+
+    On Python 3.11 `asyncio.wait_for` returns the result instead of raising when the
+    cancellation arrives just as the awaited call completes, and redis-py sends every command
+    through it: a loop that talks to Redis would then ignore the one cancel it gets at
+    shutdown. The request still shows in `Task.cancelling()`.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import secrets
 import time
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from typing import Any
 
 from bus import Bus, BusError
 from cluster.errors import ReplicaIdInUse
+from cluster.lease import stop_if_cancelled
 
 logger = logging.getLogger("streamcore.cluster")
 
@@ -45,16 +47,21 @@ async def claim_replica_id(
 
     A restarted replica finds its previous run's lease still held: it waits for it to expire
     (at most `ttl_s`), then resumes under the same id, so its consumers read their own pending
-    entries at once. When a *live* process has the id: an explicit STREAMCORE_REPLICA_ID is
-    refused; a default id (host:port, the same for two `workers run` processes on one host)
-    gets a suffix instead.
+    entries at once. When a *live* process has the id (its heartbeat moves while we wait, or
+    its lease is still renewed after `ttl_s`): an explicit STREAMCORE_REPLICA_ID is refused; a
+    default id (host:port, the same for two `workers run` processes on one host) gets a suffix
+    instead.
     """
     holder = f"{replica_id}#{incarnation}"
     deadline = time.monotonic() + ttl_s + 1.0
+    # The holder is alive when its heartbeat moves while we wait. A fresh entry alone proves
+    # nothing: a replica killed and restarted at once finds its dead run's last beat fresh.
+    first_beat = await _last_beat(bus, replica_id)
     while True:
         if await bus.hold_lease(identity_key(replica_id), holder, int(ttl_s * 1000)):
             return replica_id
-        alive = await _holder_alive(bus, replica_id)
+        beat = await _last_beat(bus, replica_id)
+        alive = beat is not None and beat != first_beat
         if alive or time.monotonic() >= deadline:
             if explicit:
                 raise ReplicaIdInUse(
@@ -67,15 +74,16 @@ async def claim_replica_id(
         await asyncio.sleep(0.2)
 
 
-async def _holder_alive(bus: Bus, replica_id: str) -> bool:
+async def _last_beat(bus: Bus, replica_id: str) -> float | None:
+    """The `last_seen` of `replica_id`'s registry entry, None when it has none (or garbage)."""
     entry = (await bus.get_fields(REGISTRY_KEY)).get(replica_id)
     if entry is None:
-        return False
+        return None
     try:
-        last_seen = float(json.loads(entry)["last_seen"])
+        beat = float(json.loads(entry)["last_seen"])
     except (ValueError, KeyError, TypeError):
-        return False
-    return time.time() - last_seen < BEAT_S * ALIVE_BEATS
+        return None
+    return beat if math.isfinite(beat) else None
 
 
 class ReplicaRegistry:
@@ -121,6 +129,7 @@ class ReplicaRegistry:
                 if not self._failing:
                     logger.warning("Replica heartbeat failed (%s); retrying", error)
                 self._failing = True
+            stop_if_cancelled()
             await asyncio.sleep(BEAT_S)
 
     async def leave(self) -> None:
@@ -133,18 +142,13 @@ class ReplicaRegistry:
         now = time.time()
         members: list[dict[str, Any]] = []
         for replica_id, raw in (await self._bus.get_fields(REGISTRY_KEY)).items():
+            # Every field is read inside the `try`: an entry this version cannot read (garbage,
+            # another version's shape) is dropped instead of failing the whole listing.
             try:
                 entry = json.loads(raw)
                 age = now - float(entry["last_seen"])
-            except (ValueError, KeyError, TypeError):
-                await self._bus.delete_field(REGISTRY_KEY, replica_id)
-                continue
-            if age > FORGET_S:
-                await self._bus.delete_field(REGISTRY_KEY, replica_id)
-                continue
-            members.append(
-                {
-                    "id": entry["id"],
+                member = {
+                    "id": str(entry["id"]),
                     "address": entry.get("address"),
                     "started": _iso(entry.get("started")),
                     "last_seen": _iso(entry["last_seen"]),
@@ -153,7 +157,13 @@ class ReplicaRegistry:
                     "self": replica_id == self.replica_id,
                     "holds": entry.get("holds") or {},
                 }
-            )
+            except (ValueError, KeyError, TypeError, AttributeError, OverflowError, OSError):
+                await self._bus.delete_field(REGISTRY_KEY, replica_id)
+                continue
+            if age > FORGET_S:
+                await self._bus.delete_field(REGISTRY_KEY, replica_id)
+                continue
+            members.append(member)
         return sorted(members, key=lambda m: m["id"])
 
 

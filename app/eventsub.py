@@ -23,6 +23,7 @@ from core.tasks import TaskSupervisor
 from db_infrastructure import Store
 from events.publisher import EventPublisher
 from gateway.conduit import ConduitKeeper
+from gateway.coverage import Coverage
 from gateway.options import GatewayOptions
 from gateway.protocol import Revoked
 from gateway.service import Gateway, WantedSource
@@ -182,7 +183,14 @@ class EventSubParts:
                 await self.shards.shard_disabled(event)
 
         upkeep = ShardUpkeep(
-            self._app_helix, conduit_id, shard_id, revoked, may_act, shard_disabled
+            self._app_helix,
+            conduit_id,
+            shard_id,
+            revoked,
+            may_act,
+            shard_disabled,
+            Coverage(self._bus, f"shard:{conduit_id}:{shard_id}"),
+            self._emit,
         )
         return Gateway(
             self._settings,

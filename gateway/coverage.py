@@ -32,8 +32,12 @@ def iso(timestamp: float) -> str:
 
 
 class Coverage:
-    def __init__(self, bus: Bus) -> None:
+    """One session's coverage record; `field` names whose (the WebSocket transport's one
+    session, or one conduit shard)."""
+
+    def __init__(self, bus: Bus, field: str = FIELD) -> None:
         self._bus = bus
+        self._field = field
         self._last_mark = 0.0
         self._marking = False
 
@@ -45,7 +49,7 @@ class Coverage:
         """Record that the session received something at `received_at` (wall clock)."""
         self._marking = True
         try:
-            await self._bus.put_field(COVERAGE_KEY, FIELD, repr(received_at))
+            await self._bus.put_field(COVERAGE_KEY, self._field, repr(received_at))
             self._last_mark = time.time()
         except BusError as error:
             logger.debug("Could not record EventSub coverage (%s)", error)
@@ -55,7 +59,7 @@ class Coverage:
     async def gap_since(self) -> float | None:
         """When the previous session last received, or None when none was recorded."""
         try:
-            raw = (await self._bus.get_fields(COVERAGE_KEY)).get(FIELD)
+            raw = (await self._bus.get_fields(COVERAGE_KEY)).get(self._field)
         except BusError:
             return None
         try:
@@ -65,4 +69,4 @@ class Coverage:
 
     async def clear(self) -> None:
         with contextlib.suppress(BusError):
-            await self._bus.delete_field(COVERAGE_KEY, FIELD)
+            await self._bus.delete_field(COVERAGE_KEY, self._field)

@@ -264,10 +264,8 @@ class Gateway:
                     return SessionEnd("stopped", "stopped", healthy=True)
             match item:
                 case Frame(socket_id=socket_id, text=text):
-                    now = time.time()
-                    actions = self.protocol.receive(socket_id, text, time.monotonic(), now)
-                    if self._subscribed:
-                        self.upkeep.received(now, spawn)
+                    received_at = time.time()
+                    actions = self.protocol.receive(socket_id, text, time.monotonic(), received_at)
                 case Closed(socket_id=socket_id, code=code):
                     self._sockets.pop(socket_id, None)
                     actions = self.protocol.socket_closed(socket_id, code)
@@ -284,6 +282,10 @@ class Gateway:
             end = await self._carry_out(actions, pending, queue, spawn)
             if end is not None:
                 return end
+            if self._subscribed and not pending and isinstance(item, Frame):
+                # Everything received so far is appended: coverage reaches this frame (a
+                # notification still pending would be lost with this process, so not yet).
+                self.upkeep.received(received_at, spawn)
 
     async def _carry_out(
         self,

@@ -17,6 +17,7 @@ import contextlib
 import json
 import logging
 import math
+import time
 import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from core.errors import StreamCoreError
 from db_infrastructure import Store
 from gateway.conduit import stored_conduit
 from gateway.constants import SHARD_DISABLED_CHANNEL
+from gateway.coverage import Coverage, iso
 from gateway.loop_items import Spawn
 from gateway.protocol import Revoked
 from gateway.service import Gateway
@@ -52,8 +54,12 @@ class ShardUpkeep:
         revoked: Callable[[Revoked], Awaitable[None]],
         may_act: Callable[[], bool],
         shard_disabled: Callable[[dict[str, Any]], Awaitable[None]],
+        coverage: Coverage,
+        emit: Callable[[str, dict[str, Any]], Awaitable[None]],
     ) -> None:
         self._helix = app_helix
+        self._coverage = coverage
+        self._emit = emit
         self._on_shard_disabled = shard_disabled
         self.conduit_id = conduit_id
         self.shard_id = shard_id
@@ -91,7 +97,27 @@ class ShardUpkeep:
         return True
 
     async def announce_gap(self) -> None:
-        return None  # Twitch retries on another shard: a shard's gap loses nothing
+        """A shard whose previous session ended without a clean hand-over (its replica died,
+        its socket dropped): Twitch retries on another shard what it knows it could not
+        deliver, but what it had already written to the dead socket is gone. Say so."""
+        now = time.time()
+        since = await self._coverage.gap_since()
+        await self._coverage.mark(now)
+        if since is None or since >= now:
+            return
+        logger.warning("Shard %s was unattended for %.1f s", self.shard_id, now - since)
+        await self._emit(
+            "system.gateway",
+            {
+                "state": "gap",
+                "reason": f"shard {self.shard_id} lost its session without a hand-over: "
+                "notifications Twitch had already sent to it may be lost",
+                "transport": "conduit",
+                "shard": self.shard_id,
+                "since": iso(since),
+                "until": iso(now),
+            },
+        )
 
     async def keep_subscribed(self, session_id: str) -> None:
         while self._may_act():
@@ -132,13 +158,16 @@ class ShardUpkeep:
         await self._on_revoked(action)
 
     def received(self, now: float, spawn: Spawn) -> None:
-        return None
+        if self._coverage.due(now):
+            spawn(self._coverage.mark(now))
 
     def session_lost(self) -> None:
         return None
 
     async def stopped(self, requested: bool) -> None:
-        return None
+        # A shard is only ever stopped cleanly (its socket closed with a close frame, every
+        # frame received appended): Twitch disables it and retries elsewhere, so no gap.
+        await self._coverage.clear()
 
     def subscriptions(self) -> list[dict[str, Any]]:
         return []

@@ -19,7 +19,10 @@ Waiting for something is always `tests.polling.eventually`; raw WebSocket frames
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import subprocess
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -88,6 +91,51 @@ def unavailable(
     if in_ci():
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist, give every worker but the first a redis-server of its own.
+
+    Redis databases isolate keys and streams but not pub/sub channels, which are global: two
+    workers on one server would receive each other's events. The first worker keeps
+    REDIS_TEST_URL (CI's Redis); the others each start a private real redis-server on a free
+    port, stopped when the worker ends.
+    """
+    global REDIS_TEST_URL
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    if worker == "gw0" or shutil.which("redis-server") is None:
+        return
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--logfile",
+            "",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+    def stop_server() -> None:
+        server.kill()
+        server.wait()
+
+    config.add_cleanup(stop_server)
+    for _ in range(200):  # up to ~10 s
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.05)
+    REDIS_TEST_URL = f"redis://127.0.0.1:{port}/{REDIS_TEST_DB}"
+    os.environ["REDIS_TEST_URL"] = REDIS_TEST_URL
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by these markers

@@ -254,9 +254,15 @@ class Gateway:
         #: Notifications parsed but not yet appended; flushed before any other action and
         #: whenever no further frame is waiting, so nothing lingers (see `_flush`).
         pending: list[Notification] = []
+        #: When the newest frame arrived; coverage reaches it once nothing is pending (a
+        #: notification not yet appended would be lost with this process).
+        received_at: float | None = None
         while True:
             if pending and queue.empty():
                 await self._flush(pending)  # nothing more waiting: hand the batch off now
+            if received_at is not None and not pending and self._subscribed:
+                self.upkeep.received(received_at, spawn)
+                received_at = None
             item = await queue.get()
             if not isinstance(item, Frame):
                 await self._flush(pending)  # keep every other event after earlier frames
@@ -282,10 +288,6 @@ class Gateway:
             end = await self._carry_out(actions, pending, queue, spawn)
             if end is not None:
                 return end
-            if self._subscribed and not pending and isinstance(item, Frame):
-                # Everything received so far is appended: coverage reaches this frame (a
-                # notification still pending would be lost with this process, so not yet).
-                self.upkeep.received(received_at, spawn)
 
     async def _carry_out(
         self,

@@ -122,17 +122,21 @@ async def _write(
             return _ended_by_client(reader)
         if session.close_request is not None:
             code, reason = session.close_request
-            session.outbox.clear()
+            # What is still queued stays in the outbox: the state re-routes a conduit shard's
+            # notifications (Twitch retries them on another shard) and drops the rest.
             with contextlib.suppress(Exception):
                 await websocket.close(code, reason)
                 await asyncio.wait_for(asyncio.shield(reader), CLOSE_ECHO_TIMEOUT_S)
             return code, True
         while session.outbox and not session.silent:
+            text = session.outbox.popleft()
             try:
-                await websocket.send_text(session.outbox.popleft())
+                await websocket.send_text(text)
             except Exception:  # the client vanished mid-send; the reader reports how
-                await asyncio.wait_for(asyncio.shield(reader), CLOSE_ECHO_TIMEOUT_S)
-                return _ended_by_client(reader)
+                session.outbox.appendleft(text)  # not sent: the state decides its fate
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(asyncio.shield(reader), CLOSE_ECHO_TIMEOUT_S)
+                return _ended_by_client(reader) if reader.done() else (1006, False)
             session.last_sent = time.monotonic()
 
         now = time.monotonic()

@@ -138,7 +138,25 @@ class SimulatorState:
         if session.reconnect_token is not None and session.successor_id is None:
             return  # the grace timer decides: the client may still connect to reconnect_url
         status = CLOSE_CODES[code][1] if by_server and code in CLOSE_CODES else DISCONNECTED_STATUS
+        held = self.conduits.holding(session.id)
         self._disable_session(session.id, status, code)
+        unsent, session.outbox = list(session.outbox), type(session.outbox)()
+        if held is not None:
+            self._retry_unsent(held[0], unsent)
+
+    def _retry_unsent(self, conduit: Conduit, unsent: list[str]) -> None:
+        """A shard that went down with notifications still queued for it: as Twitch does for
+        a disabled shard, each is retried once on another shard (same message id), else it
+        is dropped and counted. What was already written to the socket is not retried:
+        WebSocket delivery has no acknowledgement."""
+        for text in unsent:
+            message = json.loads(text)
+            metadata = message.get("metadata") or {}
+            if metadata.get("message_type") != "notification":
+                continue
+            condition = message["payload"]["subscription"].get("condition") or {}
+            key = routing_key(condition)
+            self.conduits.send(conduit.id, key, str(metadata["message_id"]), text)
 
     def _disable_session(self, session_id: str, status: str, code: int | None) -> None:
         """Subscriptions on the session take `status`; so does a conduit shard it carried."""

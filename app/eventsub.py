@@ -22,7 +22,7 @@ from core.settings import Settings
 from core.tasks import TaskSupervisor
 from db_infrastructure import Store
 from events.publisher import EventPublisher
-from gateway.conduit import ConduitKeeper
+from gateway.conduit import ConduitKeeper, SubscriptionKeeper
 from gateway.coverage import Coverage
 from gateway.options import GatewayOptions
 from gateway.protocol import Revoked
@@ -30,9 +30,12 @@ from gateway.service import Gateway, WantedSource
 from gateway.shards import ShardPool, ShardUpkeep
 from gateway.subscriptions import distinct_wanted, moderator_id_for
 from gateway.upkeep import handle_revocation
+from gateway.webhook_intake import WebhookIntake
+from gateway.webhook_keeper import WebhookKeeper, callback_base
 from tokens.helix import HelixClient
 from tokens.manager import TokenManager
 from tokens.oauth import require_client_id
+from tokens.webhook_secret import WebhookSecrets
 
 logger = logging.getLogger("streamcore.system")
 
@@ -51,6 +54,7 @@ class EventSubParts:
         publisher: EventPublisher,
         wanted: WantedSource,
         cluster: ClusterNode,
+        webhook: WebhookIntake | None = None,
     ) -> None:
         self._settings = settings
         self._bus = bus
@@ -62,9 +66,12 @@ class EventSubParts:
         self._publisher = publisher
         self._wanted = wanted
         self._cluster = cluster
+        #: The webhook callback's intake (webhook transport; every replica serves it).
+        self.webhook = webhook
         self.transport = settings.twitch_eventsub_transport
         self.gateway: Gateway | None = None
-        self.conduit: ConduitKeeper | None = None
+        #: The coordinator's subscriptions on a conduit or a webhook callback.
+        self.keeper: SubscriptionKeeper | None = None
         self.shards: ShardPool | None = None
 
     def build_gateway(self) -> Gateway:
@@ -89,12 +96,14 @@ class EventSubParts:
                 self.gateway = self.build_gateway()
                 self._tasks.spawn("gateway", self.gateway.run())
             return
-        if self.conduit is not None and not coordinate:
-            self.conduit = None
-            await self._tasks.cancel("gateway.conduit")
-        if coordinate and self.conduit is None:
-            self.conduit = self._build_conduit_keeper()
-            self._tasks.spawn("gateway.conduit", self.conduit.run())
+        if self.keeper is not None and not coordinate:
+            self.keeper = None
+            await self._tasks.cancel("gateway.keeper")
+        if coordinate and self.keeper is None:
+            self.keeper = self._build_keeper()
+            self._tasks.spawn("gateway.keeper", self.keeper.run())
+        if self.transport == "webhook":
+            return  # Twitch calls every replica's callback: no sessions to run
         if self.shards is not None and not running:
             self.shards = None
             await self._tasks.cancel("gateway.shards")
@@ -125,6 +134,18 @@ class EventSubParts:
             state = "standby" if running else "stopped"
             reason = "another replica is the coordinator" if state == "standby" else None
             return {"transport": "websocket", "state": state, "reason": reason}
+        keeper = self.keeper.status() if self.keeper is not None else {}
+        subscriptions = self.keeper.book.public() if self.keeper is not None else []
+        if self.transport == "webhook":
+            assert self.webhook is not None
+            state = "stopped" if not running else "connected" if self.keeper else "standby"
+            return {
+                "transport": "webhook",
+                "state": state,
+                **keeper,
+                **self.webhook.status(),
+                "subscriptions": subscriptions,
+            }
         shards = self.shards.status() if self.shards is not None else {}
         states = {shard["state"] for shard in shards.values()}
         if self.shards is None:
@@ -136,15 +157,15 @@ class EventSubParts:
         return {
             "transport": "conduit",
             "state": state,
-            **(self.conduit.status() if self.conduit is not None else {}),
+            **keeper,
             "shards": shards,
-            "subscriptions": self.conduit.book.public() if self.conduit is not None else [],
+            "subscriptions": subscriptions,
         }
 
     def holds(self) -> dict[str, Any]:
         return {
             "gateway": self.gateway.state if self.gateway is not None else None,
-            "conduit": self.conduit is not None,
+            "keeper": self.keeper is not None,
             "shards": sorted(self.shards.held, key=int) if self.shards is not None else [],
         }
 
@@ -158,18 +179,25 @@ class EventSubParts:
         moderator_id = moderator_id_for(broadcaster_id, self._settings.twitch_moderator_id)
         return distinct_wanted(self._wanted(broadcaster_id, moderator_id))
 
-    def _build_conduit_keeper(self) -> ConduitKeeper:
-        return ConduitKeeper(
-            store=self._store,
-            app_helix=self._app_helix,
-            tokens=self._tokens,
-            client_id=require_client_id(self._settings),
-            wanted=self._wanted_for,
-            shard_count=self._settings.streamcore_shards,
-            emit=self._emit,
-            may_act=lambda: self._cluster.is_coordinator,
-            options=GatewayOptions.from_settings(self._settings),
+    def _build_keeper(self) -> SubscriptionKeeper:
+        parts: dict[str, Any] = {
+            "store": self._store,
+            "app_helix": self._app_helix,
+            "tokens": self._tokens,
+            "client_id": require_client_id(self._settings),
+            "wanted": self._wanted_for,
+            "emit": self._emit,
+            "may_act": lambda: self._cluster.is_coordinator,
+            "options": GatewayOptions.from_settings(self._settings),
+        }
+        if self.transport == "conduit":
+            return ConduitKeeper(shard_count=self._settings.streamcore_shards, **parts)
+        assert self.webhook is not None
+        base = callback_base(
+            self._settings.streamcore_public_url, self._settings.streamcore_eventsub_callback_path
         )
+        secrets = WebhookSecrets(self._settings, self._store)
+        return WebhookKeeper(base=base, secret=self.webhook.secret, secrets=secrets, **parts)
 
     def _shard_gateway(self, conduit_id: str, shard_id: str, lease: Lease) -> Gateway:
         def may_act() -> bool:

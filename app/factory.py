@@ -31,6 +31,7 @@ from app.routes.system import router as system_router
 from app.routes.tokens import router as tokens_router
 from app.services import open_services
 from app.system import VERSION
+from app.webhook import WebhookReceiver
 from core.errors import ConfigError, StreamCoreError
 from core.logging import add_secret
 from core.settings import Settings, load_settings
@@ -78,6 +79,11 @@ class StreamCoreApp(FastAPI):
     """
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        webhook: WebhookReceiver | None = self.state.webhook_receiver
+        if webhook is not None and scope["type"] == "http" and scope["path"] == webhook.path:
+            scope["app"] = self
+            await webhook(scope, receive, send)
+            return
         if scope["type"] == "websocket" and scope["path"] == EVENTS_SOCKET_PATH:
             scope["app"] = self  # events_socket finds the services on the app, as in Starlette
             # The request guard's handshake check (Host allowlist, dashboard session), which
@@ -93,6 +99,7 @@ def _register_secrets(settings: Settings) -> None:
         settings.twitch_client_secret,
         settings.streamcore_admin_token,
         settings.token_encryption_key,
+        settings.twitch_eventsub_secret,
     ):
         if secret is not None:
             add_secret(secret.get_secret_value())
@@ -147,6 +154,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _register_secrets(settings)
     app = StreamCoreApp(title="StreamCore", version=VERSION, lifespan=lifespan)
     app.state.settings = settings
+    # The webhook callback, served ahead of the middleware chain (app/webhook.py says why).
+    webhook_transport = settings.twitch_eventsub_transport == "webhook"
+    app.state.webhook_receiver = WebhookReceiver(settings) if webhook_transport else None
     app.add_middleware(OneLineStartupErrors)
     answer_outages_with_503(app)
     # Outermost of ours: Host, admin and Origin checks and the body limit come before any

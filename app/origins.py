@@ -74,6 +74,9 @@ class HostPolicy:
         redirect_host = urlsplit(settings.twitch_redirect_uri).hostname
         if redirect_host:
             names.add(_normal(redirect_host))
+        public_host = urlsplit(settings.streamcore_public_url).hostname
+        if public_host:  # Twitch calls the webhook callback by this name
+            names.add(_normal(public_host))
         #: Configured names: answered, and their http/https origins trusted.
         self.names = frozenset(names)
 

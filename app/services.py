@@ -28,10 +28,12 @@ from events.broadcaster import Broadcaster
 from events.constants import CLOSE_RESTART
 from events.keys import ClientKeys
 from events.publisher import EventPublisher
+from gateway.webhook_intake import WebhookIntake
 from tokens.app_token import AppTokens
 from tokens.constants import HTTP_TIMEOUT_S
 from tokens.helix import HelixClient
 from tokens.manager import TokenManager
+from tokens.webhook_secret import WebhookSecrets
 from worker_runtime.discovery import Discovery, discover_workers
 
 __all__ = ["Services", "open_backends", "open_services"]
@@ -59,6 +61,8 @@ class Services:
     system: System
     #: This replica's id, heartbeat and role (coordinator or not).
     cluster: ClusterNode
+    #: The webhook callback's intake (TWITCH_EVENTSUB_TRANSPORT=webhook), else None.
+    webhook: WebhookIntake | None
     #: Event-loop stalls (a blocking worker): detected, attributed and counted.
     loop_watch: LoopWatch
     #: The fan-out of WS /ws/events; None in processes that serve no clients (`workers run`).
@@ -193,8 +197,14 @@ async def open_services(
         )
         tokens = TokenManager(settings, store, bus, http, _scopes_for(settings, discovery))
         helix = HelixClient(settings, tokens, http)
-        # Conduits and their subscriptions need the app's own token (client credentials).
+        # Conduits and webhooks need the app's own token (client credentials).
         app_helix = HelixClient(settings, AppTokens(settings, http), http)
+        webhook = None
+        if settings.twitch_eventsub_transport == "webhook":
+            secret = await WebhookSecrets(settings, store).load()
+            webhook = WebhookIntake(
+                bus, tokens, publisher.emitter("gateway"), secret, settings.streamcore_stream_maxlen
+            )
         await tokens.start()
         tasks.spawn("tokens.validation", tokens.run_validation_loop())
         # Stop validating before the HTTP client closes (the stack unwinds last-in first-out).
@@ -212,6 +222,7 @@ async def open_services(
             worker_environ=environ,
             cluster=cluster,
             app_helix=app_helix,
+            webhook=webhook,
         )
         # Stopped gracefully before the clients above close; the leases and the heartbeat
         # end with the task supervisor, after it.
@@ -231,6 +242,7 @@ async def open_services(
             publisher=publisher,
             system=system,
             cluster=cluster,
+            webhook=webhook,
             loop_watch=loop_watch,
             broadcaster=broadcaster,
             worker_environ=environ,

@@ -25,6 +25,7 @@ from core.tasks import TaskSupervisor
 from db_infrastructure import Store
 from events.publisher import EventPublisher
 from gateway.service import Gateway
+from gateway.webhook_intake import WebhookIntake
 from tokens.helix import HelixClient
 from tokens.manager import TokenManager
 from tokens.readiness import require_ready
@@ -62,6 +63,7 @@ class System:
         worker_environ: Mapping[str, str],
         cluster: ClusterNode,
         app_helix: HelixClient,
+        webhook: WebhookIntake | None = None,
     ) -> None:
         self._settings = settings
         self._bus = bus
@@ -91,6 +93,7 @@ class System:
             publisher=publisher,
             wanted=discovery.wanted_subscriptions,
             cluster=cluster,
+            webhook=webhook,
         )
         self.workers: WorkerRuntime | None = None
 

@@ -50,7 +50,18 @@ class Settings(BaseSettings):
     #: `websocket`: one EventSub session with the user token, held by the coordinator.
     #: `conduit`: a conduit with STREAMCORE_SHARDS shards spread over the replicas (app
     #: token: needs TWITCH_CLIENT_SECRET); a dead replica's shards move with no loss.
-    twitch_eventsub_transport: Literal["websocket", "conduit"] = "websocket"
+    #: `webhook`: Twitch POSTs each notification to STREAMCORE_PUBLIC_URL and retries until
+    #: it is stored (app token: needs TWITCH_CLIENT_SECRET), so restarts lose nothing.
+    twitch_eventsub_transport: Literal["websocket", "conduit", "webhook"] = "websocket"
+    #: The public origin Twitch reaches this server at (webhook transport): https on port 443.
+    streamcore_public_url: str = ""
+    #: Where Twitch POSTs webhook notifications (under STREAMCORE_PUBLIC_URL).
+    streamcore_eventsub_callback_path: str = Field(
+        default="/eventsub/callback", pattern=r"^/[A-Za-z0-9/_.-]*$"
+    )
+    #: Signs webhook notifications (10 to 100 ASCII characters); generated and stored
+    #: encrypted when unset.
+    twitch_eventsub_secret: SecretStr | None = None
     #: Shards of the conduit (conduit transport): each is one WebSocket session on some replica.
     streamcore_shards: int = Field(default=2, ge=1, le=20_000)
 
@@ -207,15 +218,49 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _conduit_needs_a_secret(self) -> Settings:
-        if self.twitch_eventsub_transport == "conduit" and not (
-            self.twitch_client_secret.get_secret_value()
-        ):
+    def _app_token_transports(self) -> Settings:
+        transport = self.twitch_eventsub_transport
+        if transport != "websocket" and not self.twitch_client_secret.get_secret_value():
             raise ValueError(
-                "TWITCH_EVENTSUB_TRANSPORT=conduit needs TWITCH_CLIENT_SECRET (conduits use an "
-                "app access token); set it, or use TWITCH_EVENTSUB_TRANSPORT=websocket"
+                f"TWITCH_EVENTSUB_TRANSPORT={transport} needs TWITCH_CLIENT_SECRET ({transport} "
+                "subscriptions use an app access token); set it, or use "
+                "TWITCH_EVENTSUB_TRANSPORT=websocket"
+            )
+        if transport == "webhook" and not self.streamcore_public_url:
+            raise ValueError(
+                "TWITCH_EVENTSUB_TRANSPORT=webhook needs STREAMCORE_PUBLIC_URL, the https origin "
+                "Twitch reaches this server at (e.g. https://streamcore.example.com)"
             )
         return self
+
+    @field_validator("streamcore_public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        if not value:
+            return value
+        parts = urlsplit(value)
+        host = parts.hostname or ""
+        if parts.scheme not in ("http", "https") or not host or parts.path not in ("", "/"):
+            raise ValueError("must be an origin such as https://streamcore.example.com (no path)")
+        # Twitch calls back only https on port 443; plain http is accepted for loopback
+        # hosts, where only StreamCore's simulator can call (streamcore demo).
+        if not is_loopback(host) and (parts.scheme != "https" or parts.port not in (None, 443)):
+            raise ValueError(
+                "Twitch calls webhooks only on https port 443: use https://<your host> "
+                "(a reverse proxy terminates TLS, see the README)"
+            )
+        return value.rstrip("/")
+
+    @field_validator("twitch_eventsub_secret")
+    @classmethod
+    def _eventsub_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            secret = value.get_secret_value()
+            if not secret:
+                return None  # empty: generated and stored
+            if not (10 <= len(secret) <= 100) or not secret.isascii():
+                raise ValueError("must be 10 to 100 ASCII characters (Twitch's rule)")
+        return value
 
     @model_validator(mode="after")
     def _admin_token_strength(self) -> Settings:

@@ -9,13 +9,17 @@ to `events:{name}` for other programs that listen there. The data is serialised 
 from __future__ import annotations
 
 import json
+import logging
 import re
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from bus import Bus
+from bus import Bus, BusUnavailable
 from core.constants import EMIT_ONCE_TTL_S, EVENTS_CHANNEL, EVENTS_LOG_STREAM
 from events.errors import EventDataError, InvalidEventName
+
+logger = logging.getLogger("streamcore.events")
 
 EVENT_NAME = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 #: Default number of envelopes kept for replay when nothing else is configured.
@@ -102,3 +106,15 @@ class EventPublisher:
             EVENTS_CHANNEL.format(name=name), envelope_text(name, data_json, event_id, ts)
         )
         return event_id
+
+    def emitter(self, origin: str) -> Callable[[str, Any], Awaitable[None]]:
+        """`emit(name, data)` for a part of StreamCore (`origin`): a bus outage is logged,
+        never raised, since a status event must not take its emitter down."""
+
+        async def emit(name: str, data: Any) -> None:
+            try:
+                await self.publish(name, data, origin=origin)
+            except BusUnavailable as error:
+                logger.warning("Could not emit %s (%s)", name, error)
+
+        return emit

@@ -51,7 +51,14 @@ async def stored_conduit(store: Store) -> dict[str, Any] | None:
         return None
 
 
-class ConduitKeeper:
+class SubscriptionKeeper:
+    """The coordinator's subscriptions on a target that outlives sessions (a conduit, a webhook
+    callback): reconciled once, then re-read every `repair_interval_s` (every few seconds
+    while a webhook awaits verification) and repaired."""
+
+    #: How often Twitch's list is re-read while a subscription awaits verification.
+    PENDING_CHECK_S = 1.0
+
     def __init__(
         self,
         *,
@@ -60,7 +67,6 @@ class ConduitKeeper:
         tokens: TokenManager,
         client_id: str,
         wanted: Callable[[str], list[Wanted]],
-        shard_count: int,
         emit: Emit,
         may_act: Callable[[], bool],
         options: GatewayOptions,
@@ -70,24 +76,26 @@ class ConduitKeeper:
         self._tokens = tokens
         self._client_id = client_id
         self._wanted = wanted
-        self._shard_count = shard_count
         self._emit = emit
         self._may_act = may_act
         self._options = options
         self.book = SubscriptionBook(app_helix)
-        self.conduit_id: str | None = None
+        self.target: Target | None = None
         self.state = "starting"
         self.reason: str | None = None
         self.repairs = 0
 
     def status(self) -> dict[str, Any]:
-        return {
-            "conduit_id": self.conduit_id,
-            "conduit_state": self.state,
-            "conduit_reason": self.reason,
-            "shard_count": self._shard_count,
-            "repairs": self.repairs,
-        }
+        return {"keeper_state": self.state, "keeper_reason": self.reason, "repairs": self.repairs}
+
+    async def _ensure_target(self) -> Target:
+        raise NotImplementedError
+
+    def _extra_wanted(self, target: Target) -> list[Wanted]:
+        return []
+
+    async def _settled(self, target: Target) -> None:
+        """Every wanted subscription is enabled (a hook for clean-ups)."""
 
     async def run(self) -> None:
         """Until cancelled or no longer the coordinator."""
@@ -97,14 +105,14 @@ class ConduitKeeper:
                 settled = await self._keep()
             except TokenError as error:
                 self.state, self.reason = "retrying", str(error)
-                logger.warning("Conduit upkeep failed (%s); retrying", error)
+                logger.warning("EventSub subscription upkeep failed (%s); retrying", error)
                 settled = False
             if settled:
                 backoff.reset()
             await asyncio.sleep(backoff.next_delay())
 
     async def _keep(self) -> bool:
-        """One round: the conduit, the subscriptions, then repairs until something fails."""
+        """One round: the target, the subscriptions, then repairs until something fails."""
         user_id = self._tokens.user_id
         if not user_id:
             try:
@@ -116,32 +124,60 @@ class ConduitKeeper:
         if not user_id:
             self.state, self.reason = "waiting", "authorization required"
             return False
-        self.conduit_id = await self._ensure_conduit()
-        target = Target("conduit", self.conduit_id)
-        wanted = [*self._wanted(user_id), self._shard_watch(self.conduit_id)]
+        target = self.target = await self._ensure_target()
+        wanted = [*self._wanted(user_id), *self._extra_wanted(target)]
         scopes = self._tokens.scopes or []
         await self.book.reconcile(wanted, target, user_id, scopes)
-        enabled = self.book.enabled_count()
-        self.state, self.reason = "ready", f"{enabled} of {len(wanted)} subscriptions enabled"
-        logger.info("Conduit %s: %s", self.conduit_id, self.reason)
-        backoff = Backoff(self._options.retry_base_s, self._options.retry_cap_s)
-        while (retry := self.book.retryable()) and self._may_act():
-            await asyncio.sleep(backoff.next_delay())
-            await self.book.create(retry, target, scopes)
+        self._report(len(wanted))
         while self._may_act():
-            await asyncio.sleep(self._options.repair_interval_s)
+            pending = any(s.status == "pending" for s in self.book.statuses.values())
+            await asyncio.sleep(
+                self.PENDING_CHECK_S if pending else self._options.repair_interval_s
+            )
             if not self._may_act():
                 break
-            if await self._ensure_conduit() != self.conduit_id:
-                return True  # deleted from outside: a new conduit, subscribed from scratch
+            if await self._ensure_target() != target:
+                return True  # replaced from outside: subscribed again from scratch
+            if retry := self.book.retryable():
+                await self.book.create(retry, target, scopes)
             for entry in await self.book.repair(target, scopes):
                 self.repairs += 1
                 await self._emit("system.subscription.repaired", entry.public())
+            self._report(len(wanted))
+            if self.book.enabled_count() == len(wanted):
+                await self._settled(target)
         return True
 
-    def _shard_watch(self, conduit_id: str) -> Wanted:
-        # Tells every replica that a shard went down (logged and counted by the shard pools).
-        return Wanted(SHARD_DISABLED, "1", {"client_id": self._client_id, "conduit_id": conduit_id})
+    def _report(self, wanted: int) -> None:
+        enabled = self.book.enabled_count()
+        reason = f"{enabled} of {wanted} subscriptions enabled"
+        if reason != self.reason:
+            logger.info("EventSub subscriptions on %s: %s", self.target, reason)
+        self.state, self.reason = "ready", reason
+
+
+class ConduitKeeper(SubscriptionKeeper):
+    """Adopts the stored conduit, or one this client already has (none leaks: Twitch allows
+    5), creates one only when there is none, sizes it, and stores it for the shard pools."""
+
+    def __init__(self, *, shard_count: int, **parts: Any) -> None:
+        super().__init__(**parts)
+        self._shard_count = shard_count
+
+    @property
+    def conduit_id(self) -> str | None:
+        return None if self.target is None else self.target.id
+
+    def status(self) -> dict[str, Any]:
+        return {"conduit_id": self.conduit_id, "shard_count": self._shard_count, **super().status()}
+
+    def _extra_wanted(self, target: Target) -> list[Wanted]:
+        # Tells every replica that a shard went down (see gateway.shards).
+        condition = {"client_id": self._client_id, "conduit_id": target.id}
+        return [Wanted(SHARD_DISABLED, "1", condition)]
+
+    async def _ensure_target(self) -> Target:
+        return Target("conduit", await self._ensure_conduit())
 
     async def _ensure_conduit(self) -> str:
         """The conduit in use: adopted or created, sized, and stored for the replicas."""

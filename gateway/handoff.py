@@ -68,16 +68,7 @@ class Handoff:
         None for a duplicate. Retries the whole batch while the bus is down (until cancelled:
         the frames are never dropped); items applied before a failure answer None on the
         retry, which is right because their entries exist."""
-        items = [
-            (
-                EVENTSUB_STREAM.format(type=n.subscription_type),
-                stream_fields(n),
-                self._maxlen,
-                DEDUPE_KEY.format(message_id=n.message_id),
-                self._ttl,
-            )
-            for n in notifications
-        ]
+        items = self._items(notifications)
         backoff: Backoff | None = None
         while True:
             try:
@@ -96,3 +87,22 @@ class Handoff:
             if backoff is not None:
                 logger.info("The bus is back; %d held message(s) handed off", len(items))
             return results
+
+    async def try_deliver(self, notification: Notification) -> str | None:
+        """Append once, now: the entry id, or None for a duplicate. Raises BusUnavailable
+        instead of waiting (the webhook callback answers 503 then, and Twitch retries)."""
+        return (await self._bus.append_unique_many(self._items([notification])))[0]
+
+    def _items(
+        self, notifications: Sequence[Notification]
+    ) -> list[tuple[str, dict[str, str], int, str, int]]:
+        return [
+            (
+                EVENTSUB_STREAM.format(type=n.subscription_type),
+                stream_fields(n),
+                self._maxlen,
+                DEDUPE_KEY.format(message_id=n.message_id),
+                self._ttl,
+            )
+            for n in notifications
+        ]

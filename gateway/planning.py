@@ -67,18 +67,24 @@ def estimated_cost(wanted: Wanted, own_user_id: str | None) -> int:
 
 @dataclass(frozen=True)
 class Target:
-    """Where subscriptions deliver: one WebSocket session (user token) or a conduit (app
-    token, https://dev.twitch.tv/docs/eventsub/handling-conduit-events/)."""
+    """Where subscriptions deliver: one WebSocket session (user token), a conduit, or a
+    webhook callback (app token; https://dev.twitch.tv/docs/eventsub/handling-conduit-events/,
+    https://dev.twitch.tv/docs/eventsub/handling-webhook-events/)."""
 
-    method: Literal["websocket", "conduit"]
+    method: Literal["websocket", "conduit", "webhook"]
     id: str
+    #: The webhook secret, sent when creating; Twitch never shows it back.
+    secret: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def id_field(self) -> str:
-        return "session_id" if self.method == "websocket" else "conduit_id"
+        return {"websocket": "session_id", "conduit": "conduit_id"}.get(self.method, "callback")
 
     def transport(self) -> dict[str, str]:
-        return {"method": self.method, self.id_field: self.id}
+        transport = {"method": self.method, self.id_field: self.id}
+        if self.secret is not None:
+            transport["secret"] = self.secret
+        return transport
 
     def owns(self, transport: dict[str, Any]) -> bool:
         return transport.get("method") == self.method and transport.get(self.id_field) == self.id
@@ -123,7 +129,7 @@ def plan_reconciliation(
         transport = sub.get("transport") or {}
         if transport.get("method") != target.method:
             continue  # another transport's subscriptions are not this target's to manage
-        if target.method == "conduit" and not target.owns(transport):
+        if target.method != "websocket" and not target.owns(transport):
             continue
         key = key_of(sub.get("type", ""), sub.get("version", ""), sub.get("condition") or {})
         if sub.get("status") != "enabled":

@@ -70,6 +70,9 @@ __all__ = [
 
 logger = logging.getLogger("streamcore.gateway")
 
+#: A webhook subscription's status until its callback answered Twitch's challenge.
+VERIFICATION_PENDING = "webhook_callback_verification_pending"
+
 #: Parallel Helix calls: enough to create 300 subscriptions well inside the 10 s deadline,
 #: few enough to stay polite to Twitch's rate limiter (800 points a minute).
 CREATE_CONCURRENCY = 16
@@ -210,11 +213,15 @@ class SubscriptionBook:
         app or by hand); returns the ones repaired, so status never claims what is not."""
         target = as_target(target)
         existing, _ = await self._existing()
-        live = {
-            sub.get("id")
-            for sub in existing
-            if sub.get("status") == "enabled" and target.owns(sub.get("transport") or {})
-        }
+        listed = {sub.get("id"): sub for sub in existing if target.owns(sub.get("transport") or {})}
+        live = {sub_id for sub_id, sub in listed.items() if sub.get("status") == "enabled"}
+        for entry in self.statuses.values():
+            if entry.status == "pending" and entry.twitch_id in listed:
+                status = listed[entry.twitch_id].get("status")
+                if status == "enabled":  # a webhook verified meanwhile
+                    entry.status, entry.reason = "enabled", None
+                elif status != VERIFICATION_PENDING:
+                    entry.status, entry.reason, entry.retryable = "failed", status, True
         missing = [
             s for s in self.statuses.values() if s.status == "enabled" and s.twitch_id not in live
         ]
@@ -295,6 +302,8 @@ class SubscriptionBook:
                 return
         entry = self.statuses[want.key]
         entry.status, entry.twitch_id, entry.reason = "enabled", created.get("id"), None
+        if created.get("status") == VERIFICATION_PENDING:  # a webhook: enabled once verified
+            entry.status, entry.reason = "pending", VERIFICATION_PENDING
 
     def _permanent_failure(self, want: Wanted, reason: str, scopes: Sequence[str]) -> None:
         self._permanent[want.key] = (tuple(sorted(scopes)), reason)

@@ -1,0 +1,125 @@
+"""EventSub webhook messages: verify, classify and turn them into the gateway's own types.
+
+Pure (no I/O): `read_webhook(headers, body, secrets, now)` answers what the callback must do.
+Twitch's rules (https://dev.twitch.tv/docs/eventsub/handling-webhook-events/):
+- the signature is `sha256=` + hex HMAC-SHA256 over message id + timestamp header + the raw
+  body, with the subscription's secret; it is checked, in constant time, before any JSON is
+  parsed (re-serialising would change the bytes); a mismatch is refused (403);
+- a message older than 10 minutes is a replay and dropped; so is one dated beyond the clock
+  skew we tolerate (the replay guard would otherwise be outlived);
+- `webhook_callback_verification` is answered with the raw challenge as text/plain;
+- a `notification` is handed off (de-duplicated by message id, the same key as over the
+  WebSocket, so a retry or a conduit's second delivery is stored once);
+- a `revocation` is handled like the WebSocket path's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from core.jsonlimits import EVENTSUB_MAX_JSON_DEPTH, JsonTooDeep, loads_limited
+from gateway.messages import (
+    MAX_MESSAGE_ID_CHARS,
+    Notification,
+    Revocation,
+    is_from_the_future,
+    is_stale,
+    is_subscription_type,
+    parse_timestamp,
+)
+
+__all__ = [
+    "Challenge",
+    "Refused",
+    "WebhookMessage",
+    "read_webhook",
+    "sign",
+]
+
+ID = "twitch-eventsub-message-id"
+TYPE = "twitch-eventsub-message-type"
+SIGNATURE = "twitch-eventsub-message-signature"
+TIMESTAMP = "twitch-eventsub-message-timestamp"
+SUB_TYPE = "twitch-eventsub-subscription-type"
+SUB_VERSION = "twitch-eventsub-subscription-version"
+REQUIRED = (ID, TYPE, SIGNATURE, TIMESTAMP)
+
+
+@dataclass(frozen=True, slots=True)
+class Challenge:
+    """Answer 200 with exactly this text (text/plain)."""
+
+    text: str
+    subscription: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """Answer `status` with this JSON error; `log` says why, in one line, for the operator."""
+
+    status: int
+    code: str
+    message: str
+
+
+WebhookMessage = Challenge | Notification | Revocation | Refused
+
+
+def sign(secret: bytes, message_id: str, timestamp: str, body: bytes) -> str:
+    """The `Twitch-Eventsub-Message-Signature` header value for these parts."""
+    digest = hmac.new(secret, message_id.encode() + timestamp.encode() + body, hashlib.sha256)
+    return "sha256=" + digest.hexdigest()
+
+
+def _signed_by(secrets: Sequence[bytes], headers: Mapping[str, str], body: bytes) -> bool:
+    given = headers[SIGNATURE].encode()
+    return any(
+        hmac.compare_digest(sign(secret, headers[ID], headers[TIMESTAMP], body).encode(), given)
+        for secret in secrets
+    )
+
+
+def read_webhook(
+    headers: Mapping[str, str], body: bytes, secrets: Sequence[bytes], now: float
+) -> WebhookMessage:
+    """What one webhook request is. `headers` have lower-case names."""
+    missing = [name for name in REQUIRED if not headers.get(name)]
+    if missing:
+        return Refused(400, "missing_headers", f"missing {', '.join(missing)}")
+    if not _signed_by(secrets, headers, body):
+        return Refused(403, "bad_signature", "the signature does not match the webhook secret")
+    message_id, timestamp = headers[ID], headers[TIMESTAMP]
+    if len(message_id) > MAX_MESSAGE_ID_CHARS:
+        return Refused(400, "bad_message_id", "the message id is too long to be Twitch's")
+    if parse_timestamp(timestamp) is None:
+        return Refused(400, "bad_timestamp", "the message timestamp is not RFC 3339")
+    if is_stale(timestamp, now):
+        return Refused(400, "stale", "the message is older than 10 minutes (a replay)")
+    if is_from_the_future(timestamp, now):
+        return Refused(400, "from_the_future", "the message is dated ahead of this clock")
+    try:
+        payload = loads_limited(body, EVENTSUB_MAX_JSON_DEPTH)
+    except (JsonTooDeep, ValueError, UnicodeDecodeError) as error:
+        return Refused(400, "bad_body", f"the body is not acceptable JSON ({error})")
+    if not isinstance(payload, dict) or not isinstance(payload.get("subscription"), dict):
+        return Refused(400, "bad_body", "the body has no subscription object")
+    subscription: dict[str, Any] = payload["subscription"]
+    kind = headers[TYPE]
+    if kind == "webhook_callback_verification":
+        challenge = payload.get("challenge")
+        if not isinstance(challenge, str) or not challenge:
+            return Refused(400, "bad_body", "the verification has no challenge")
+        return Challenge(challenge, subscription)
+    if kind == "revocation":
+        return Revocation(message_id, timestamp, subscription)
+    if kind != "notification":
+        return Refused(400, "unknown_type", f"unknown message type {kind[:40]!r}")
+    sub_type = headers.get(SUB_TYPE) or str(subscription.get("type") or "")
+    version = headers.get(SUB_VERSION) or str(subscription.get("version") or "")
+    if not is_subscription_type(sub_type) or not version:
+        return Refused(400, "bad_subscription_type", "the subscription type is not EventSub's")
+    return Notification(message_id, timestamp, sub_type, version, payload)

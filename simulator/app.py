@@ -9,7 +9,15 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from simulator import conduit_routes, control, eventsub_ws, helix, index, oauth_routes
+from simulator import (
+    conduit_routes,
+    control,
+    eventsub_ws,
+    helix,
+    index,
+    oauth_routes,
+    webhook_routes,
+)
 from simulator.errors import ControlError, HelixError, OAuthRefusal, SimulatorError
 from simulator.state import SimulatorState
 from simulator.ws_protocol import TwitchWebSocketProtocol
@@ -35,6 +43,7 @@ def create_app(state: SimulatorState) -> FastAPI:
         conduit_routes.router,
         oauth_routes.router,
         control.router,
+        webhook_routes.router,
     )
     for router in routers:
         app.include_router(router)

@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from simulator.conduits import ENABLED
+from simulator.conduits import ENABLED, WEBHOOK_PENDING
 from simulator.errors import HelixError
 from simulator.helix import Token, json_body, json_response, ratelimit_headers, sim_state
 from simulator.oauth import AccessToken
@@ -119,10 +119,18 @@ async def get_shards(request: Request, token: Token) -> Response:
 async def update_shards(request: Request, token: Token) -> Response:
     client_id = _app_client(token)
     state = sim_state(request)
-    data, errors = state.conduits.assign(client_id, await json_body(request))
-    for shard in data:
+    body = await json_body(request)
+    data, errors = state.conduits.assign(client_id, body)
+    for entry in data:
         # A session carrying a shard is in use: the 4003 deadline no longer applies to it.
-        session = state.sessions.get(shard["transport"].get("session_id", ""))
+        session = state.sessions.get(entry["transport"].get("session_id", ""))
         if session is not None:
             session.subscribe_deadline = None
+    # A shard given a webhook gets its challenge (once, however often the body named it).
+    conduit = state.conduits.by_id[body["conduit_id"]] if data else None
+    for shard_id in dict.fromkeys(entry["id"] for entry in data):
+        shard = conduit.shard(shard_id) if conduit is not None else None
+        if shard is not None and shard.method == "webhook" and shard.status == WEBHOOK_PENDING:
+            assert conduit is not None
+            state.webhooks.verify_shard(conduit, shard)
     return json_response(request, {"data": data, "errors": errors}, 202)

@@ -1,4 +1,4 @@
-"""EventSub conduits: a client's sets of shards, each shard one WebSocket session (or webhook).
+"""EventSub conduits: a client's sets of shards, each shard one WebSocket session or webhook.
 
 Subscriptions with transport `{"method": "conduit", "conduit_id"}` attach to a conduit, not to
 a session. A notification goes to the shard picked by a hash of its broadcaster id; if that
@@ -7,7 +7,10 @@ and otherwise dropped (counted in `Conduit.dropped`). A closed socket disables o
 Twitch's description: https://dev.twitch.tv/docs/eventsub/handling-conduit-events/ and the
 conduit endpoints in https://dev.twitch.tv/docs/api/reference/#create-conduits .
 
-State only (sending is queueing on a Session); the Helix routes live in `conduit_routes`.
+State only: sending is queueing on a Session, or handing a webhook shard's message to
+`post_to_webhook` (set by the state to the webhook dispatcher, which POSTs it and, when the
+POST fails, calls `send_via` with the shards left to try). The Helix routes live in
+`conduit_routes`.
 """
 
 from __future__ import annotations
@@ -17,10 +20,10 @@ import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from simulator.errors import HelixError
 from simulator.sessions import Session
+from simulator.webhook_rules import NOT_LOOPBACK, callback_problem, secret_ok
 from simulator.wire import rfc3339_nano
 
 #: Twitch allows 5 enabled conduits per client id and 20,000 shards per conduit.
@@ -31,8 +34,7 @@ ENABLED = "enabled"
 #: Twitch does not document the status of a shard that never had a transport; the simulator
 #: reports it as a WebSocket shard without a session, which is what it is.
 UNASSIGNED_STATUS = "websocket_disconnected"
-#: Twitch sends a challenge to a webhook shard first; the simulator never delivers webhooks,
-#: so a webhook shard stays here and receives nothing.
+#: A webhook shard waits here until it answers its challenge.
 WEBHOOK_PENDING = "webhook_callback_verification_pending"
 
 #: The `message` texts Twitch documents for Update Conduit Shards errors; their `code` is
@@ -50,6 +52,12 @@ BAD_CALLBACK = (
 BAD_SECRET = "The length of the string in the secret field is not valid."
 #: Not a documented text: a session already carries another shard.
 SESSION_TAKEN = "The websocket session is already assigned to another shard."
+#: Not a documented text: the simulator calls back loopback hosts only.
+NOT_LOOPBACK_CALLBACK = "The simulator calls back only loopback hosts (127.0.0.1, localhost, ::1)."
+
+#: Hands one message for a webhook shard to the dispatcher:
+#: (conduit, shard, shards still to try if it fails, message id, message text, notification?).
+WebhookPost = Callable[["Conduit", "Shard", list["Shard"], str, str, bool], None]
 
 #: Condition fields naming the channel a notification is about, in the order they are used
 #: as the routing key; an app-level type (conduit.shard.disabled) routes by its client id.
@@ -81,6 +89,8 @@ class Shard:
     disconnected_at: str | None = None
     callback: str | None = None
     secret: str | None = field(default=None, repr=False)
+    #: Bumped on every assignment, so a late challenge answer cannot touch a newer one.
+    generation: int = field(default=0, repr=False)
 
     @property
     def enabled(self) -> bool:
@@ -101,6 +111,7 @@ class Shard:
         return {"id": self.id, "status": self.status, "transport": self.transport()}
 
     def use_session(self, session: Session) -> None:
+        self.generation += 1
         self.method, self.session_id, self.status = "websocket", session.id, ENABLED
         self.connected_at, self.disconnected_at = session.connected_at, None
         self.callback = self.secret = None
@@ -152,9 +163,14 @@ def _shard_count(body: Mapping[str, Any]) -> int:
 class ConduitRegistry:
     """Every conduit, and the rules of the conduit endpoints (HelixError with Twitch's status)."""
 
-    def __init__(self, session_lookup: Callable[[str], Session | None]) -> None:
+    def __init__(
+        self, session_lookup: Callable[[str], Session | None], allow_http_callbacks: bool = False
+    ) -> None:
         self.by_id: dict[str, Conduit] = {}
         self._session = session_lookup
+        self.allow_http_callbacks = allow_http_callbacks
+        #: Set by the state: POSTs a message to a webhook shard (None: webhook shards get none).
+        self.post_to_webhook: WebhookPost | None = None
 
     # -- the conduit endpoints ---------------------------------------------------------------
 
@@ -244,20 +260,17 @@ class ConduitRegistry:
         shard.use_session(session)
         return ""
 
-    @staticmethod
-    def _assign_webhook(shard: Shard, transport: Mapping[str, Any]) -> str:
+    def _assign_webhook(self, shard: Shard, transport: Mapping[str, Any]) -> str:
         callback, secret = transport.get("callback"), transport.get("secret")
         if not isinstance(callback, str) or not callback:
             return NO_CALLBACK
-        try:
-            url = urlsplit(callback)
-            port = url.port
-        except ValueError:
-            return BAD_CALLBACK
-        if url.scheme != "https" or not url.hostname or port not in (None, 443):
-            return BAD_CALLBACK
-        if not isinstance(secret, str) or not secret.isascii() or not 10 <= len(secret) <= 100:
+        problem = callback_problem(callback, self.allow_http_callbacks)
+        if problem is not None:
+            return NOT_LOOPBACK_CALLBACK if problem[0] == NOT_LOOPBACK else BAD_CALLBACK
+        if not secret_ok(secret):
             return BAD_SECRET
+        assert isinstance(secret, str)
+        shard.generation += 1
         shard.method, shard.callback, shard.secret = "webhook", callback, secret
         shard.session_id, shard.connected_at, shard.disconnected_at = "", None, None
         shard.status = WEBHOOK_PENDING
@@ -302,8 +315,23 @@ class ConduitRegistry:
         conduit = self.by_id.get(conduit_id)
         if conduit is None:
             return False
-        for shard in conduit.targets(key):
-            session = self._session(shard.session_id) if shard.enabled else None
+        return self.send_via(conduit, conduit.targets(key), message_id, text, notification)
+
+    def send_via(
+        self, conduit: Conduit, shards: list[Shard], message_id: str, text: str, notification: bool
+    ) -> bool:
+        """Try `shards` in turn. A webhook shard takes the message for POSTing (True); if the
+        POST fails, the dispatcher calls this again with the shards after it."""
+        for index, shard in enumerate(shards):
+            if not shard.enabled:
+                continue
+            if shard.method == "webhook":
+                if self.post_to_webhook is None:
+                    continue
+                rest = shards[index + 1 :]
+                self.post_to_webhook(conduit, shard, rest, message_id, text, notification)
+                return True
+            session = self._session(shard.session_id)
             if session is None:
                 continue
             if session.send_notification(message_id, text) if notification else session.send(text):

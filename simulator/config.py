@@ -1,8 +1,8 @@
 """The simulator's options: protocol timings, token lifetimes and the registered client.
 
 Defaults are Twitch's real values. Tests shorten the timers through `run_simulator(**options)`;
-the one knob that bends a protocol rule, `min_keepalive_s`, says so in its name and defaults to
-the real minimum of 10 s.
+the two knobs that bend a protocol rule, `min_keepalive_s` and `allow_http_callbacks`, say so in
+their names and default to Twitch's rule.
 """
 
 from __future__ import annotations
@@ -27,6 +27,18 @@ DEVICE_SLOW_DOWN_STEP_S = 5.0
 AUTH_CODE_LIFETIME_S = 600
 #: Helix's token bucket: 800 points a minute in Twitch's example headers.
 RATELIMIT_PER_MINUTE = 800
+#: Webhooks (https://dev.twitch.tv/docs/eventsub/handling-webhook-events/): a notification must
+#: be answered "within a few seconds"; the challenge timeout is not documented (10 s is the
+#: usual reading). Twitch documents neither its retry schedule nor how many failures revoke a
+#: subscription: the simulator retries with a doubling back-off (1 s, 2 s, 4 s ... at most 60 s)
+#: and gives up after 10 consecutive failed POSTs.
+WEBHOOK_TIMEOUT_S = 5.0
+WEBHOOK_CHALLENGE_TIMEOUT_S = 10.0
+WEBHOOK_RETRY_BASE_S = 1.0
+WEBHOOK_RETRY_MAX_S = 60.0
+WEBHOOK_FAILURE_LIMIT = 10
+#: POSTs in flight at once to one callback URL.
+WEBHOOK_CONCURRENCY = 10
 
 
 @dataclass
@@ -63,11 +75,28 @@ class SimulatorConfig:
 
     ratelimit_per_minute: int = RATELIMIT_PER_MINUTE
 
+    #: TEST/LOCAL ONLY: also accept webhook callbacks over plain http and on any port (Twitch
+    #: accepts only https on port 443). Either way the simulator calls loopback hosts only.
+    allow_http_callbacks: bool = False
+    webhook_timeout_s: float = WEBHOOK_TIMEOUT_S
+    webhook_challenge_timeout_s: float = WEBHOOK_CHALLENGE_TIMEOUT_S
+    webhook_retry_base_s: float = WEBHOOK_RETRY_BASE_S
+    webhook_retry_max_s: float = WEBHOOK_RETRY_MAX_S
+    #: Consecutive failed POSTs after which a webhook subscription becomes
+    #: `notification_failures_exceeded` (and a webhook shard is disabled with that status).
+    webhook_failure_limit: int = WEBHOOK_FAILURE_LIMIT
+    webhook_concurrency: int = WEBHOOK_CONCURRENCY
+
     def __post_init__(self) -> None:
         if self.authorize_as not in ("broadcaster", "moderator", "bot"):
             raise ValueError("authorize_as must be 'broadcaster', 'moderator' or 'bot'")
         if not 1 <= self.min_keepalive_s <= KEEPALIVE_MIN_S:
             raise ValueError(f"min_keepalive_s must be from 1 to {KEEPALIVE_MIN_S}")
+        timers = (self.webhook_timeout_s, self.webhook_challenge_timeout_s)
+        if min(timers) <= 0 or self.webhook_retry_base_s < 0 or self.webhook_retry_max_s < 0:
+            raise ValueError("webhook timeouts must be above 0 and back-off times not negative")
+        if self.webhook_failure_limit < 1 or self.webhook_concurrency < 1:
+            raise ValueError("webhook_failure_limit and webhook_concurrency must be at least 1")
 
     @property
     def redirect_uris(self) -> list[str]:

@@ -2,7 +2,8 @@
 
 Trigger events (bursts, stale, duplicated), reconnect or close sessions, pause keepalives,
 go silent, revoke subscriptions, revoke/expire/issue tokens, steer OAuth, approve device
-codes, and list sessions, subscriptions, conduits and tokens (tokens only as fingerprints).
+codes, list sessions, subscriptions, conduits and tokens (tokens only as fingerprints), and
+watch and break webhook delivery (`webhook_routes`, under /control/webhooks).
 """
 
 from __future__ import annotations

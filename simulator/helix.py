@@ -89,7 +89,9 @@ async def create_subscription(request: Request, token: Token) -> Response:
     sub = state.subscriptions.create(
         token, await json_body(request), state.open_session_or_none, state.conduits.owns
     )
-    if sub.conduit_id is None:
+    if sub.callback is not None:
+        state.webhooks.verify_subscription(sub)  # the challenge goes out after this answer
+    elif sub.conduit_id is None:
         state.sessions[sub.session_id].subscribe_deadline = None
     owned = state.subscriptions.owned_by(token.client_id, token.user_id)
     totals = state.subscriptions.totals(owned, app=token.user_id is None)
@@ -109,7 +111,8 @@ async def list_subscriptions(request: Request, token: Token) -> Response:
         )
     if "after" in request.query_params:
         raise HelixError(400, "invalid cursor in 'after'")
-    # A user token lists its WebSocket subscriptions; an app token the client's conduit ones.
+    # A user token lists its WebSocket subscriptions; an app token the client's conduit and
+    # webhook ones.
     subs = state.subscriptions.owned_by(token.client_id, token.user_id)
     selected = [
         s

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.routing import APIRoute, APIWebSocketRoute
 
-from simulator import control
+from simulator import control, webhook_routes
 from simulator.state import SimulatorState
 
 __all__ = ["CONTROL_CALLS", "router", "settings_for"]
@@ -50,6 +50,15 @@ CONTROL_CALLS: dict[str, str] = {
         'conduits with their shards, statuses and "dropped" (notifications no shard could take)'
     ),
     "GET /control/tokens": "tokens as fingerprints, with user, scopes, expiry and status",
+    "GET /control/webhooks": (
+        "per webhook subscription and shard: challenge, attempts, delivered, failed, "
+        "retries_pending, dropped, last_status; and the faults in force"
+    ),
+    "POST /control/webhooks/faults": (
+        'break delivery to {"callback"?}: {"fail_status"?, "fail_count"?, "delay_s"?, '
+        '"duplicate"?, "stale"?, "stale_age_s"?}'
+    ),
+    "DELETE /control/webhooks/faults": "clear the fault for ?callback=, or every fault",
 }
 
 _SURFACES = (
@@ -81,7 +90,7 @@ def settings_for(base_url: str, state: SimulatorState) -> dict[str, str]:
 def control_calls() -> list[tuple[str, str]]:
     """Every control route the app serves, with what it does."""
     calls = []
-    for route in control.router.routes:
+    for route in [*control.router.routes, *webhook_routes.router.routes]:
         if isinstance(route, APIRoute | APIWebSocketRoute):
             for method in sorted(getattr(route, "methods", None) or {"WS"}):
                 key = f"{method} {route.path}"

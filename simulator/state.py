@@ -31,6 +31,7 @@ from simulator.sessions import CLOSE_CODES, DISCONNECTED_STATUS, Session
 from simulator.subscription_rules import SubscriptionRules
 from simulator.subscriptions import REVOCATION_STATUSES, EventSubSubscription, SubscriptionRegistry
 from simulator.users import OTHER_CHANNELS, SimUser, default_role_users
+from simulator.webhooks import WebhookDispatcher
 
 logger = logging.getLogger("streamcore.simulator")
 
@@ -58,19 +59,24 @@ class SimulatorState:
             has_authorized=self.oauth.has_authorized,
             granted_scope=self.oauth.granted_scope,
         )
-        self.subscriptions = SubscriptionRegistry(rules)
+        self.subscriptions = SubscriptionRegistry(rules, config.allow_http_callbacks)
         self.ratelimits = RateLimiter(config.ratelimit_per_minute)
         self.sessions: dict[str, Session] = {}
-        self.conduits = ConduitRegistry(session_lookup=self.sessions.get)
+        self.conduits = ConduitRegistry(self.sessions.get, config.allow_http_callbacks)
         #: reconnect token -> id of the session that was told to move.
         self.reconnect_tokens: dict[str, str] = {}
-        #: Timers (reconnect grace) owned by the app's lifespan, cancelled at shutdown.
+        #: Timers and webhook POSTs, owned by the app's lifespan, cancelled at shutdown.
         self.background: set[asyncio.Task[None]] = set()
+        self.webhooks = WebhookDispatcher(
+            config, self.subscriptions, self.conduits, self.spawn, self._announce_disabled_shard
+        )
+        #: The last notification sent, for /control/duplicate without arguments.
+        self.last_message_id: str | None = None
 
-    # -- background timers -----------------------------------------------------------------
+    # -- background tasks ------------------------------------------------------------------
 
     def spawn(self, coroutine: Any) -> None:
-        """Run a timer the app's lifespan cancels at shutdown; failures are logged."""
+        """Run a timer or a webhook POST, cancelled at shutdown; failures are logged."""
         task: asyncio.Task[None] = asyncio.create_task(coroutine)
         self.background.add(task)
         task.add_done_callback(self._timer_done)
@@ -84,6 +90,7 @@ class SimulatorState:
         for task in list(self.background):
             task.cancel()
         await asyncio.gather(*self.background, return_exceptions=True)
+        await self.webhooks.aclose()
 
     # -- users -----------------------------------------------------------------------------
 
@@ -252,8 +259,11 @@ class SimulatorState:
     # -- delivery --------------------------------------------------------------------------
 
     def _send_for(self, sub: EventSubSubscription, message: dict[str, Any]) -> bool:
-        """Queue a message on the subscription's session, or on its conduit's shard; only a
-        notification is remembered for /control/duplicate and the reconnect overlap."""
+        """Queue a message on the subscription's session, or on its conduit's shard, or POST
+        it to its webhook; only a notification is remembered for /control/duplicate and the
+        reconnect overlap."""
+        if sub.callback is not None:
+            return self.webhooks.send(sub, message)
         message_id, text = message["metadata"]["message_id"], json.dumps(message)
         notification = message["metadata"]["message_type"] == "notification"
         if sub.conduit_id is not None:
@@ -270,7 +280,10 @@ class SimulatorState:
         """Send one notification for `sub`; the message id, or None if nothing was sent."""
         timestamp_ns = time.time_ns() - int(age_s * 1_000_000_000)
         message = wire.notification(sub.in_message(), event, timestamp_ns=timestamp_ns)
-        return message["metadata"]["message_id"] if self._send_for(sub, message) else None
+        if not self._send_for(sub, message):
+            return None
+        self.last_message_id = message["metadata"]["message_id"]
+        return self.last_message_id
 
     def deliver_once(
         self,
@@ -344,7 +357,11 @@ class SimulatorState:
         return {"delivered": len(message_ids), "message_ids": message_ids}
 
     def duplicate(self, session_id: str | None, message_id: str | None) -> dict[str, Any]:
-        """Send a notification again with the same message id, on the session now holding it."""
+        """Send a notification again with the same message id, on the session now holding it
+        (or to the webhook it was POSTed to)."""
+        webhook_id = None if session_id else message_id or self.last_message_id
+        if webhook_id is not None and self.webhooks.resend(webhook_id) is not None:
+            return {"delivered": 1, "message_ids": [webhook_id], "session_id": None}
         sessions = [self.session(session_id)] if session_id else list(self.sessions.values())
         for session in sessions:
             for sent_id, text in reversed(session.recent):

@@ -1,8 +1,9 @@
 """Twitch's rules for a Create EventSub Subscription body: type, condition, authorization, cost.
 
 A user token (WebSocket transport) authorizes with its own scopes and user. An app token
-(conduit transport) carries no user: the user the condition names must have authorized this
-client id with one of the type's scopes, as Twitch checks it for app tokens. Sources:
+(conduit or webhook transport) carries no user: the user the condition names must have
+authorized this client id with one of the type's scopes, as Twitch checks it for app tokens.
+Sources:
 https://dev.twitch.tv/docs/api/reference/#create-eventsub-subscription (status codes),
 https://dev.twitch.tv/docs/eventsub/manage-subscriptions/ (cost, authorization) and
 https://dev.twitch.tv/docs/eventsub/eventsub-subscription-types/ (scopes per type).
@@ -98,7 +99,7 @@ class SubscriptionRules:
     def check_app_token(
         self, token: AccessToken, rules: SubscriptionType, condition: Mapping[str, str]
     ) -> None:
-        """Conduit: the condition's user must have granted this client one of the scopes."""
+        """Conduit or webhook: the condition's user must have granted this client a scope."""
         if rules.app_token_only:
             if condition.get("client_id") != token.client_id:
                 raise HelixError(

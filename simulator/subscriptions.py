@@ -4,10 +4,11 @@ The rules come from https://dev.twitch.tv/docs/api/reference/#create-eventsub-su
 (status codes) and https://dev.twitch.tv/docs/eventsub/manage-subscriptions/ (cost and limits).
 
 Pure state: `SubscriptionRegistry.create` validates a Create EventSub Subscription body
-against the caller's token, the target session or conduit and the limits, and raises HelixError
-with Twitch's status (400, 401, 403, 409, 410, 429) when a rule is broken. A WebSocket
-subscription belongs to a (client, user) pair; a conduit subscription, made with an app token,
-to the client alone (`user_id` None).
+against the caller's token, the target session, conduit or webhook callback and the limits, and
+raises HelixError with Twitch's status (400, 401, 403, 409, 410, 429) when a rule is broken. A
+WebSocket subscription belongs to a (client, user) pair; a conduit or webhook subscription, made
+with an app token, to the client alone (`user_id` None). A webhook subscription starts
+`webhook_callback_verification_pending`; `webhooks` sends the challenge and sets the outcome.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from simulator.errors import HelixError
 from simulator.oauth import AccessToken
 from simulator.sessions import Session
 from simulator.subscription_rules import SubscriptionRules, type_rules
+from simulator.webhook_rules import callback_problem, secret_ok
 from simulator.wire import rfc3339_nano
 
 #: Twitch's limits per user token (client + user) for the WebSocket transport: total cost 10,
@@ -52,11 +54,16 @@ REVOCATION_STATUSES = (
 #: What a conduit's subscriptions become when the conduit is deleted (a Get EventSub
 #: Subscriptions status value).
 CONDUIT_DELETED = "conduit_deleted"
+#: A webhook subscription's statuses before it is enabled, and when it stops for failures.
+WEBHOOK_PENDING = "webhook_callback_verification_pending"
+WEBHOOK_FAILED = "webhook_callback_verification_failed"
+FAILURES_EXCEEDED = "notification_failures_exceeded"
 
 
 @dataclass
 class EventSubSubscription:
-    """A subscription on a WebSocket session (`session_id`) or on a conduit (`conduit_id`)."""
+    """A subscription on a WebSocket session (`session_id`), a conduit (`conduit_id`) or a
+    webhook (`callback`, signed with `secret`)."""
 
     type: str
     version: str
@@ -72,14 +79,24 @@ class EventSubSubscription:
     status: str = "enabled"
     disconnected_at: str | None = None
     conduit_id: str | None = None
-    #: Conduit subscriptions: the user whose grant to the client authorizes it.
+    #: Conduit and webhook subscriptions: the user whose grant to the client authorizes it.
     authorized_by: str | None = None
+    callback: str | None = None
+    secret: str | None = field(default=None, repr=False)
 
     @property
     def enabled(self) -> bool:
         return self.status == "enabled"
 
+    @property
+    def active(self) -> bool:
+        """Counts against the limits: enabled, or a webhook waiting for its challenge."""
+        return self.status in ("enabled", WEBHOOK_PENDING)
+
     def _transport(self) -> dict[str, Any]:
+        """Never the webhook secret."""
+        if self.callback is not None:
+            return {"method": "webhook", "callback": self.callback}
         if self.conduit_id is not None:
             return {"method": "conduit", "conduit_id": self.conduit_id}
         return {"method": "websocket", "session_id": self.session_id}
@@ -87,7 +104,7 @@ class EventSubSubscription:
     def public(self) -> dict[str, Any]:
         """The Helix shape (Create/Get EventSub Subscriptions)."""
         transport = self._transport()
-        if self.conduit_id is None:
+        if transport["method"] == "websocket":
             transport["connected_at"] = self.connected_at
             if self.disconnected_at is not None:
                 transport["disconnected_at"] = self.disconnected_at
@@ -119,14 +136,16 @@ class EventSubSubscription:
 class SubscriptionRegistry:
     """Every subscription ever created (disabled ones stay listed, as on Twitch)."""
 
-    def __init__(self, rules: SubscriptionRules) -> None:
+    def __init__(self, rules: SubscriptionRules, allow_http_callbacks: bool = False) -> None:
         self.by_id: dict[str, EventSubSubscription] = {}
         self.rules = rules
+        self.allow_http_callbacks = allow_http_callbacks
 
     # -- queries ---------------------------------------------------------------------------
 
     def owned_by(self, client_id: str, user_id: str | None) -> list[EventSubSubscription]:
-        """A user token's WebSocket subscriptions, or (user_id None) the client's conduit ones."""
+        """A user token's WebSocket subscriptions, or (user_id None) the client's conduit and
+        webhook ones."""
         return [s for s in self.by_id.values() if s.client_id == client_id and s.user_id == user_id]
 
     def on_session(self, session_id: str) -> list[EventSubSubscription]:
@@ -156,7 +175,7 @@ class SubscriptionRegistry:
         subs = list(subs)
         return {
             "total": len(subs),
-            "total_cost": sum(s.cost for s in subs if s.enabled),
+            "total_cost": sum(s.cost for s in subs if s.active),
             "max_total_cost": MAX_APP_TOTAL_COST if app else MAX_TOTAL_COST,
         }
 
@@ -191,13 +210,20 @@ class SubscriptionRegistry:
                 401, f"invalid transport and auth combination: {method} needs {kind} access token"
             )
         if method == "webhook":
-            raise HelixError(400, "the simulator does not deliver webhooks; use a conduit")
+            problem = callback_problem(transport["callback"], self.allow_http_callbacks)
+            if problem is not None:
+                raise HelixError(400, problem[1])
+            if not secret_ok(transport.get("secret")):
+                raise HelixError(400, "transport.secret must be 10 to 100 ASCII characters")
         condition = self.rules.condition(body, rules)
         if method == "conduit":
             conduit_id = str(transport["conduit_id"])
             if not owns_conduit(token.client_id, conduit_id):
                 raise HelixError(400, "transport.conduit_id names no conduit of this client")
-            return self._create_on_conduit(token, rules, condition, conduit_id)
+            return self._create_for_app(token, rules, condition, conduit_id=conduit_id)
+        if method == "webhook":
+            callback, secret = str(transport["callback"]), str(transport["secret"])
+            return self._create_for_app(token, rules, condition, callback=callback, secret=secret)
         self.rules.check_user_token(token, rules, condition)
         session = session_lookup(str(transport["session_id"]))
         if session is None or not session.is_open:
@@ -248,20 +274,24 @@ class SubscriptionRegistry:
         self.by_id[subscription.id] = subscription
         return subscription
 
-    def _create_on_conduit(
+    def _create_for_app(
         self,
         token: AccessToken,
         rules: SubscriptionType,
         condition: dict[str, str],
-        conduit_id: str,
+        conduit_id: str | None = None,
+        callback: str | None = None,
+        secret: str | None = None,
     ) -> EventSubSubscription:
+        """A conduit or webhook subscription (app token): 409 for the same type, version,
+        condition and conduit or callback; the shared limits; the app cost budget."""
         self.rules.check_app_token(token, rules, condition)
-        owned = [s for s in self.owned_by(token.client_id, None) if s.enabled]
+        owned = [s for s in self.owned_by(token.client_id, None) if s.active]
         if any(
             s.type == rules.name
             and s.version == rules.version
             and s.condition == condition
-            and s.conduit_id == conduit_id
+            and (s.conduit_id, s.callback) == (conduit_id, callback)
             for s in owned
         ):
             raise HelixError(409, "subscription already exists")
@@ -273,6 +303,8 @@ class SubscriptionRegistry:
         subscription = EventSubSubscription(
             rules.name, rules.version, condition, "", "", token.client_id, None, cost,
             conduit_id=conduit_id, authorized_by=self.rules.authorizing_user(rules, condition),
+            callback=callback, secret=secret,
+            status=WEBHOOK_PENDING if callback is not None else "enabled",
         )  # fmt: skip
         self.by_id[subscription.id] = subscription
         return subscription

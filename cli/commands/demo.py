@@ -52,6 +52,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--activity", action="store_true", help="play simulated viewer activity continuously"
     )
+    parser.add_argument(
+        "--transport",
+        choices=("websocket", "webhook", "conduit"),
+        default="websocket",
+        help="how the simulator delivers EventSub (webhook: it POSTs to this machine)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -72,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
 
     def serve() -> None:
         try:
-            asyncio.run(_demo(args.port, args.simulator_port, args.activity, stop))
+            asyncio.run(_demo(args.port, args.simulator_port, args.activity, stop, args.transport))
         except BaseException as error:  # handed to the main thread, which reports it
             failures.append(error)
 
@@ -131,7 +137,9 @@ class _Stop:
         self._event.set()
 
 
-async def _demo(port: int, simulator_port: int, activity: bool, stop: _Stop) -> None:
+async def _demo(
+    port: int, simulator_port: int, activity: bool, stop: _Stop, transport: str = "websocket"
+) -> None:
     import httpx
     import uvicorn
 
@@ -157,7 +165,13 @@ async def _demo(port: int, simulator_port: int, activity: bool, stop: _Stop) -> 
                 "--port / --simulator-port"
             )
     say(f"Starting the Twitch simulator on 127.0.0.1:{simulator_port} ...")
-    async with run_simulator(port=simulator_port, redirect_uri=f"{base}/tokens/callback") as sim:
+    # Twitch calls webhooks only on https:443; the simulator, told so, calls this machine's
+    # plain http port instead, so the webhook transport works on a laptop.
+    async with run_simulator(
+        port=simulator_port,
+        redirect_uri=f"{base}/tokens/callback",
+        allow_http_callbacks=transport == "webhook",
+    ) as sim:
         if stopping.is_set():
             return
         env = sim.env()
@@ -175,6 +189,8 @@ async def _demo(port: int, simulator_port: int, activity: bool, stop: _Stop) -> 
             streamcore_host="127.0.0.1",
             streamcore_port=port,
             streamcore_demo_simulator_url=sim.http_url,
+            twitch_eventsub_transport=transport,
+            streamcore_public_url=base if transport == "webhook" else "",
         )
         settings.streamcore_data_dir = demo_data_dir(settings.streamcore_data_dir)
         configure_logging("WARNING", settings.streamcore_log_format)
@@ -215,6 +231,8 @@ async def _demo(port: int, simulator_port: int, activity: bool, stop: _Stop) -> 
             say(f"  Event feed       {base}/overlays/feed.html")
             say(f"  Events socket    ws://127.0.0.1:{port}/ws/events")
             say(f"  Simulator        {sim.http_url}")
+            if transport != "websocket":
+                say(f"  EventSub         {transport} transport")
             fire = "uv run streamcore trigger channel.follow"
             if simulator_port != 8090:
                 fire += f" --simulator {sim.http_url}"

@@ -110,13 +110,13 @@ def _log_backends(settings: Settings, bus: Bus, store: Store) -> None:
 
 
 def _scopes_for(settings: Settings, discovery: Discovery) -> Callable[[], list[str]]:
-    """The scopes to ask the broadcaster for: the workers', plus, for chat over a conduit,
+    """The scopes to ask the broadcaster for: the workers', plus, for chat with an app token,
     `user:bot` and `channel:bot`: Twitch requires them for chat subscriptions with an app
     token (https://dev.twitch.tv/docs/eventsub/eventsub-subscription-types/#channelchatmessage)."""
 
     def required() -> list[str]:
         scopes = discovery.required_scopes()
-        if settings.twitch_eventsub_transport == "conduit":
+        if settings.twitch_eventsub_transport != "websocket":  # an app token subscribes
             types = {sub["type"] for sub in discovery.wanted_subscriptions("0", "0")}
             if any(t.startswith("channel.chat") for t in types):
                 scopes = sorted({*scopes, "user:bot", "channel:bot"})

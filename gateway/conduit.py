@@ -144,7 +144,7 @@ class SubscriptionKeeper:
                 self.repairs += 1
                 await self._emit("system.subscription.repaired", entry.public())
             self._report(len(wanted))
-            if self.book.enabled_count() == len(wanted):
+            if self.book.settled():
                 await self._settled(target)
         return True
 

@@ -109,6 +109,13 @@ class SubscriptionBook:
         #: Key -> (token scopes when it failed, reason): not retried until the scopes change.
         self._permanent: dict[SubKey, tuple[tuple[str, ...], str]] = {}
 
+    def settled(self) -> bool:
+        """Nothing is on its way: every subscription is enabled, or failed for good."""
+        return bool(self.statuses) and not any(
+            s.status == "pending" or (s.status == "failed" and s.retryable)
+            for s in self.statuses.values()
+        )
+
     def enabled_count(self) -> int:
         return sum(s.status == "enabled" for s in self.statuses.values())
 

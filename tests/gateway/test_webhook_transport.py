@@ -31,10 +31,13 @@ class Stack:
     api: httpx.AsyncClient
     sim: Any
     base: str
+    settings: Settings
 
 
 @asynccontextmanager
-async def webhook_stack(tmp_path: Path) -> AsyncIterator[Stack]:
+async def webhook_world(tmp_path: Path) -> AsyncIterator[tuple[Any, Settings]]:
+    """The simulator (calling http on loopback), Redis, a PostgreSQL schema, and the settings
+    of a webhook-transport StreamCore on a free port."""
     from simulator.testing import run_simulator
 
     port = free_port()
@@ -44,37 +47,58 @@ async def webhook_stack(tmp_path: Path) -> AsyncIterator[Stack]:
         clean_redis_db() as redis_url,
         fresh_postgres_schema() as (dsn, schema),
     ):
-        env = sim.env()
         connection = await asyncpg.connect(dsn)
         await connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         await connection.close()
-        settings = Settings(  # type: ignore[call-arg]
-            _env_file=None,
-            twitch_client_id=env["TWITCH_CLIENT_ID"],
-            twitch_client_secret=SecretStr(env["TWITCH_CLIENT_SECRET"]),
-            twitch_auth_url=env["TWITCH_AUTH_URL"],
-            twitch_api_url=env["TWITCH_API_URL"],
-            twitch_eventsub_ws_url=env["TWITCH_EVENTSUB_WS_URL"],
-            twitch_redirect_uri=f"{base}/tokens/callback",
-            redis_url=SecretStr(redis_url),
-            database_url=SecretStr(f"{dsn}?search_path={schema}"),
-            streamcore_data_dir=tmp_path,
-            streamcore_port=port,
-            twitch_eventsub_transport="webhook",
-            streamcore_public_url=base,
+        env = sim.env()
+        yield (
+            sim,
+            Settings(  # type: ignore[call-arg]
+                _env_file=None,
+                twitch_client_id=env["TWITCH_CLIENT_ID"],
+                twitch_client_secret=SecretStr(env["TWITCH_CLIENT_SECRET"]),
+                twitch_auth_url=env["TWITCH_AUTH_URL"],
+                twitch_api_url=env["TWITCH_API_URL"],
+                twitch_eventsub_ws_url=env["TWITCH_EVENTSUB_WS_URL"],
+                twitch_redirect_uri=f"{base}/tokens/callback",
+                redis_url=SecretStr(redis_url),
+                database_url=SecretStr(f"{dsn}?search_path={schema}"),
+                streamcore_data_dir=tmp_path,
+                streamcore_port=port,
+                twitch_eventsub_transport="webhook",
+                streamcore_public_url=base,
+            ),
         )
-        app = create_app(settings)
-        server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
-        )
-        serving = asyncio.create_task(server.serve())
-        try:
-            await eventually(lambda: server.started, within_s=WAIT_S, what="StreamCore serving")
-            async with httpx.AsyncClient(base_url=base, timeout=10) as api:
-                yield Stack(app, api, sim, base)
-        finally:
-            server.should_exit = True
-            await serving
+
+
+@asynccontextmanager
+async def stack_on(sim: Any, settings: Settings) -> AsyncIterator[Stack]:
+    base = settings.streamcore_public_url
+    async with serving(settings) as app, httpx.AsyncClient(base_url=base, timeout=10) as api:
+        yield Stack(app, api, sim, base, settings)
+
+
+@asynccontextmanager
+async def webhook_stack(tmp_path: Path) -> AsyncIterator[Stack]:
+    async with webhook_world(tmp_path) as (sim, settings), stack_on(sim, settings) as stack:
+        yield stack
+
+
+@asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[FastAPI]:
+    """StreamCore with these settings on their port, until the block ends."""
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=settings.streamcore_port, log_config=None, access_log=False
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        await eventually(lambda: server.started, within_s=WAIT_S, what="StreamCore serving")
+        yield app
+    finally:
+        server.should_exit = True
+        await task
 
 
 async def authorize_and_start(stack: Stack) -> None:
@@ -141,3 +165,44 @@ async def test_deliveries_that_fail_are_retried_by_twitch_and_stored_once(tmp_pa
         assert extra is None, "a retried notification was handled twice"
         entries = await services.bus.read_range("eventsub:channel.follow")
         assert len(entries) == 1
+
+
+async def webhook_callbacks(stack: Stack) -> dict[str, str]:
+    """The simulator's webhook subscriptions: callback -> status."""
+    async with httpx.AsyncClient() as client:
+        listed = (await client.get(f"{stack.sim.http_url}/control/subscriptions")).json()
+    return {
+        s["transport"]["callback"]: s["status"]
+        for s in listed["data"]
+        if s["transport"]["method"] == "webhook" and s["type"] == "channel.follow"
+    }
+
+
+async def test_a_rotated_secret_makes_new_subscriptions_then_deletes_the_old(
+    tmp_path: Path,
+) -> None:
+    async with webhook_world(tmp_path) as (sim, settings):
+        first = settings.model_copy(update={"twitch_eventsub_secret": SecretStr("secret-one-0001")})
+        async with stack_on(sim, first) as stack:
+            await authorize_and_start(stack)
+            await follow_enabled(stack)
+            before = await webhook_callbacks(stack)
+        assert list(before.values()) == ["enabled"]
+        # The same deployment restarted with a new TWITCH_EVENTSUB_SECRET: the system is still
+        # meant to run (stored), so it resumes by itself.
+        second = settings.model_copy(
+            update={"twitch_eventsub_secret": SecretStr("secret-two-0002")}
+        )
+        async with stack_on(sim, second) as stack:
+
+            async def rotated() -> dict[str, str] | None:
+                now = await webhook_callbacks(stack)
+                return now if list(now.values()) == ["enabled"] and now != before else None
+
+            after = await eventually(rotated, within_s=WAIT_S, what="the rotation done")
+            assert after is not None
+            services = stack.app.state.services
+            async with services.bus.psubscribe("events:alert.follow") as alerts:
+                await stack.sim.trigger("channel.follow", event={"user_name": "Rotated"})
+                message = await asyncio.wait_for(alerts.get(), 10)
+            assert json.loads(message.data)["data"]["user"]["name"] == "Rotated"

@@ -31,6 +31,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             f"{DEFAULT_REDIRECT_URI}. The first one given is the one printed"
         ),
     )
+    parser.add_argument(
+        "--allow-http-callbacks",
+        action="store_true",
+        help=(
+            "also deliver webhooks to http://127.0.0.1:PORT callbacks (local testing of "
+            "TWITCH_EVENTSUB_TRANSPORT=webhook; Twitch itself calls only https on port 443)"
+        ),
+    )
     parser.set_defaults(func=run)
 
 
@@ -55,7 +63,7 @@ def redirect_uris(given: list[str], environ: dict[str, str] | None = None) -> li
     return uris
 
 
-async def _serve(host: str, port: int, uris: list[str]) -> None:
+async def _serve(host: str, port: int, uris: list[str], allow_http_callbacks: bool = False) -> None:
     from simulator.testing import run_simulator
 
     primary, *others = uris
@@ -65,6 +73,7 @@ async def _serve(host: str, port: int, uris: list[str]) -> None:
         access_log=True,
         redirect_uri=primary,
         extra_redirect_uris=list(others),
+        allow_http_callbacks=allow_http_callbacks,
     ) as sim:
         print("# Twitch simulator running. Point StreamCore at it with:", flush=True)
         for name, value in sim.env().items():
@@ -85,5 +94,5 @@ def run(args: argparse.Namespace) -> int:
 
     uris = redirect_uris(args.redirect_uri)
     configure_logging("INFO", "text")
-    asyncio.run(_serve(args.host, args.port, uris))
+    asyncio.run(_serve(args.host, args.port, uris, args.allow_http_callbacks))
     return 0

@@ -38,6 +38,8 @@ from tokens.helix import HelixClient
 
 logger = logging.getLogger("streamcore.gateway")
 
+#: How often the local view of each shard lease is checked (acting stops when it expires).
+WATCH_S = 0.1
 #: How often a held shard's assignment is checked at Twitch (a shard Twitch disabled while
 #: the socket still looked fine is re-assigned).
 SHARD_CHECK_S = 10.0
@@ -165,9 +167,11 @@ class ShardUpkeep:
         return None
 
     async def stopped(self, requested: bool) -> None:
-        # A shard is only ever stopped cleanly (its socket closed with a close frame, every
-        # frame received appended): Twitch disables it and retries elsewhere, so no gap.
-        await self._coverage.clear()
+        # A clean give-back (close frame, every frame received appended; Twitch retries
+        # elsewhere what it could not send) leaves no gap. A lost lease keeps the record, so
+        # the next owner announces the gap.
+        if requested:
+            await self._coverage.clear()
 
     def subscriptions(self) -> list[dict[str, Any]]:
         return []
@@ -204,9 +208,12 @@ class ShardPool:
         self._make_gateway = make_gateway
         self.conduit_id: str | None = None
         self.held: dict[str, HeldShard] = {}
-        #: Shards claimed, and sessions replaced because Twitch disabled their shard.
+        #: Shards claimed, sessions replaced because Twitch disabled their shard, and shards
+        #: whose lease was lost (Redis too slow or away).
         self.claims = 0
         self.replaced = 0
+        self.lost = 0
+        self._stopping: set[asyncio.Task[None]] = set()
 
     def status(self) -> dict[str, Any]:
         return {
@@ -239,8 +246,8 @@ class ShardPool:
         session_id = (event.get("transport") or {}).get("session_id")
         if held is None or event.get("conduit_id") != self.conduit_id:
             return
-        if held.gateway.protocol.session_id not in (None, session_id):
-            return  # already on a newer session
+        if held.gateway.protocol.session_id != session_id:
+            return  # already reconnecting, or on a newer session
         logger.warning(
             "Twitch disabled shard %s (%s); replacing its session", shard_id, event.get("status")
         )
@@ -249,16 +256,42 @@ class ShardPool:
 
     async def run(self) -> None:
         listener = asyncio.create_task(self._listen_for_disabled(), name="gateway.shards.disabled")
+        watcher = asyncio.create_task(self._watch(), name="gateway.shards.watch")
         try:
             while True:
                 try:
-                    await self._step()
-                except (BusError, StreamCoreError) as error:
-                    logger.warning("Shard pool: %s; retrying", error)
+                    # Bounded: a paused Redis must not hold the pool (the watch acts anyway).
+                    async with asyncio.timeout(self._ttl_s):
+                        await self._step()
+                except (BusError, StreamCoreError, TimeoutError) as error:
+                    logger.warning("Shard pool: %s; retrying", error or "Redis is too slow")
                 await asyncio.sleep(self._ttl_s / 5)
         finally:
             listener.cancel()
+            watcher.cancel()
             await asyncio.gather(*(self._drop(shard_id) for shard_id in list(self.held)))
+
+    async def _watch(self) -> None:
+        """Stop acting on a shard the moment its lease's local view expires, whatever the
+        pool's step is waiting for: another replica may take the shard right after."""
+        while True:
+            await asyncio.sleep(WATCH_S)
+            for shard_id, held in list(self.held.items()):
+                if not held.lease.held:
+                    self._lose(shard_id)
+
+    def _lose(self, shard_id: str) -> None:
+        """The lease is gone: close the session now, in the background (Redis may be paused;
+        the socket closes at once, the hand-off of what it received waits for Redis). The
+        shard's coverage record stays, so whoever takes it announces the gap."""
+        held = self.held.pop(shard_id, None)
+        if held is None:
+            return
+        logger.warning("Lost the lease of shard %s; closing its session", shard_id)
+        self.lost += 1
+        stopping = asyncio.create_task(self._stop(held, clean=False))
+        self._stopping.add(stopping)
+        stopping.add_done_callback(self._stopping.discard)
 
     async def _step(self) -> None:
         conduit = await stored_conduit(self._store)
@@ -267,8 +300,10 @@ class ShardPool:
                 await self._drop(shard_id)
             self.conduit_id = None if conduit is None else conduit["id"]
         for shard_id, held in list(self.held.items()):
-            if not await self._renew(held.lease) or held.task.done():
+            if held.task.done():
                 await self._drop(shard_id)
+            elif not await self._renew(held.lease):
+                self._lose(shard_id)
         if conduit is None:
             return
         count = conduit["shard_count"]
@@ -289,10 +324,13 @@ class ShardPool:
             await self._drop(max(self.held, key=int))
 
     async def _renew(self, lease: Lease) -> bool:
+        """Renewed, and still valid locally; a renewal that fails or comes too late loses it."""
         try:
-            return await asyncio.wait_for(lease.try_hold(), max(0.05, lease.remaining_s()))
+            async with asyncio.timeout(max(0.05, lease.remaining_s())):
+                held = await lease.try_hold()
         except (BusError, TimeoutError):
-            return lease.held
+            return False
+        return held and lease.held
 
     async def _claim(self, conduit_id: str, shard_id: str) -> None:
         lease = Lease(
@@ -307,12 +345,18 @@ class ShardPool:
         logger.info("Claimed shard %s of conduit %s", shard_id, conduit_id)
 
     async def _drop(self, shard_id: str) -> None:
+        """Give the shard up cleanly: close frame, every frame received appended, lease freed
+        for the next owner at once; no gap (Twitch retries elsewhere what it could not send)."""
         held = self.held.pop(shard_id, None)
         if held is None:
             return
-        await held.gateway.stop()
+        # Shielded: a step that times out must not leave a half-stopped session behind.
+        await asyncio.shield(self._stop(held, clean=True))
+        await held.lease.release()
+        logger.info("Released shard %s", shard_id)
+
+    async def _stop(self, held: HeldShard, *, clean: bool) -> None:
+        await held.gateway.stop(requested=clean)
         held.task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await held.task
-        await held.lease.release()
-        logger.info("Released shard %s", shard_id)

@@ -121,6 +121,8 @@ class SessionWatch:
     overlaps: int = 0
     #: Polls that saw more than one once every one of them had been subscribed > settle_s.
     settled_overlaps: list[tuple[float, list[str]]] = field(default_factory=list)
+    #: Every poll that saw more than one, settled or not (the Redis pause's report).
+    overlap_times: list[tuple[float, list[str]]] = field(default_factory=list)
     most_at_once: int = 0
     errors: int = 0
 
@@ -143,6 +145,7 @@ class SessionWatch:
         self.most_at_once = max(self.most_at_once, len(subscribed))
         if len(subscribed) > 1:
             self.overlaps += 1
+            self.overlap_times.append((now, subscribed))
             newest = max(self.subscribed_since[s] for s in subscribed)
             if now - newest > self.settle_s:
                 self.settled_overlaps.append((now, subscribed))

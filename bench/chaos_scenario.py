@@ -6,7 +6,8 @@ mixed load (`fire`) while `chaos` SIGKILLs a random replica every --kill-every s
 starts it again at once (same id, same port). `supervise` plays Docker's restart policy for a
 replica that exits by itself (e.g. refused at start). After a drain, `measure` turns each
 client's frames into sent, received, lost (inside / outside announced gaps), doubled and
-latency.
+latency. With --pause-redis, `pause_redis` (bench/chaos_pause.py) SIGSTOPs the private
+redis-server mid-run while a `StatusWatch` polls every replica's status.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 import httpx
 
 from bench.chaos_clients import EVENTS, Recorder, SessionWatch, first_announcement, gaps_of
+from bench.chaos_pause import STATUS_LEAD_S, Pause, StatusWatch, pause_redis, plan_pause
 from bench.chaos_stack import Replica, Stack, cluster_stack, log_summary
 from bench.faults_scenario import percentile
 
@@ -163,16 +165,25 @@ async def measure_restart(replica: Replica, kill: Kill, timeout_s: float) -> Non
 
 
 async def chaos(
-    stack: Stack, args: argparse.Namespace, rng: random.Random, kills: list[Kill]
+    stack: Stack,
+    args: argparse.Namespace,
+    rng: random.Random,
+    kills: list[Kill],
+    start: float,
+    pause: Pause | None = None,
 ) -> None:
-    """Every --kill-every s, SIGKILL a random serving replica and start it again at once."""
+    """Every --kill-every s from `start` (loop time), SIGKILL a random serving replica and
+    start it again at once; none just before, during or just after the Redis pause."""
     loop = asyncio.get_running_loop()
-    start = loop.time()
     measuring: list[asyncio.Task[None]] = []
     moments = [n * args.kill_every for n in range(1, int(args.seconds / args.kill_every) + 1)]
     try:
         for moment in (m for m in moments if m < args.seconds):
             await asyncio.sleep(max(0.0, start + moment - loop.time()))
+            if pause is not None and (pause.blocks_kill(moment) or pause.quiet(time.time())):
+                pause.skipped_kills.append(moment)
+                print(f"  t={moment:5.1f}s no kill (Redis pause)", flush=True)
+                continue
             serving = [r for r in stack.replicas if r.alive and r.run and r.run.serving]
             if not serving:
                 continue
@@ -223,18 +234,32 @@ async def exercise(args: argparse.Namespace, stack: Stack, chaotic: bool) -> dic
     background.append(asyncio.create_task(supervise(stack)))
     kills: list[Kill] = []
     rng = random.Random(args.seed)
+    pause = new_pause(args) if chaotic else None
     try:
         await probe(stack, recorders)
         background.append(asyncio.create_task(watch.run()))
         count = int(args.rate * args.seconds)
         kill_note = f"SIGKILL every {args.kill_every:g} s" if chaotic else "no kills"
+        if pause is not None:
+            kill_note += f", Redis paused {pause.seconds:g} s at t={pause.offset:g}s"
         print(f"[{stack.label}] {stack.transport}: {len(stack.replicas)} replica(s), firing "
               f"{count} events at {args.rate:g}/s, {kill_note} ...", flush=True)  # fmt: skip
+        # The probes may find no shard enabled yet: the bench's warm-up, shown apart.
+        dropped_early = await dropped_of(stack) if stack.transport == "conduit" else None
         started = time.monotonic()
+        start = asyncio.get_running_loop().time()
+        if pause is not None:
+            status_watch = StatusWatch(
+                [(r.replica_id, r.url) for r in stack.replicas], pause.samples
+            )
+            lead = max(0.0, pause.offset - STATUS_LEAD_S)
+            background.append(asyncio.create_task(status_watch.run(lead)))
         async with asyncio.TaskGroup() as group:
             firing = group.create_task(fire(stack, count, args.rate))
             if chaotic:
-                group.create_task(chaos(stack, args, rng, kills))
+                group.create_task(chaos(stack, args, rng, kills, start, pause))
+            if pause is not None:
+                group.create_task(pause_redis(stack, pause, start, lambda: dropped_of(stack)))
         fired = firing.result()
         fire_s = time.monotonic() - started
         drain_s = await drain(args, stack, recorders, fired)
@@ -250,6 +275,10 @@ async def exercise(args: argparse.Namespace, stack: Stack, chaotic: bool) -> dic
         seen = first_announcement(recorders, kill.at, "connected", "subscribed")
         if kill.hit_coordinator and seen is not None and stack.transport == "websocket":
             kill.subscribed_s = seen - kill.at
+    if pause is not None and pause.continued_at is not None and stack.transport == "websocket":
+        pause.client_back = first_announcement(
+            recorders, pause.continued_at, "connected", "subscribed"
+        )
     return {
         "label": stack.label,
         "transport": stack.transport,
@@ -264,8 +293,23 @@ async def exercise(args: argparse.Namespace, stack: Stack, chaotic: bool) -> dic
         "exits": {r.replica_id: r.exits for r in stack.replicas if r.exits},
         "status": status or {},
         "conduits": conduits,
+        "dropped_before_firing": dropped_early,
+        "pause": pause,
         "log": log_summary([r.log for r in stack.replicas]),
     }
+
+
+def new_pause(args: argparse.Namespace) -> Pause | None:
+    return plan_pause(
+        args.seconds, args.kill_every, args.pause_redis, args.lease_s, args.pause_settle_s
+    )
+
+
+async def dropped_of(stack: Stack) -> int | None:
+    """The simulator's count of conduit notifications no shard could take."""
+    with contextlib.suppress(httpx.HTTPError, KeyError, ValueError):
+        return (await conduits_of(stack))["dropped"]
+    return None
 
 
 async def conduits_of(stack: Stack) -> dict[str, Any]:
@@ -303,6 +347,8 @@ class Row:
     lost_in_gaps: int
     lost_outside: list[Fired] = field(default_factory=list)
     doubled: int = 0
+    lost_fired: list[Fired] = field(default_factory=list)
+    doubled_fired: list[Fired] = field(default_factory=list)
     unknown: int = 0
     connects: int = 0
     refused: int = 0
@@ -339,6 +385,8 @@ def measure(recorder: Recorder, fired: list[Fired], gaps: list[tuple[float, floa
         lost_in_gaps=len(lost) - len(outside),
         lost_outside=outside,
         doubled=sum(count - 1 for count in seen.values() if count > 1),
+        lost_fired=lost,
+        doubled_fired=[sent[marker] for marker, count in seen.items() if count > 1],
         unknown=unknown,
         connects=recorder.connects,
         refused=recorder.refused,

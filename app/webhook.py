@@ -28,17 +28,33 @@ logger = logging.getLogger("streamcore")
 MAX_WEBHOOK_BODY_BYTES = 256 * 1024
 
 
+#: Host headers whose verdict is remembered (the verdict depends on the header alone); a
+#: callback sees one or two, so the memo stays tiny unless someone sends many: then it restarts.
+HOST_MEMO_SIZE = 64
+
+
 class WebhookReceiver:
     def __init__(self, settings: Settings) -> None:
         self.path = settings.streamcore_eventsub_callback_path
         self._hosts = HostPolicy(settings)
+        self._host_verdicts: dict[str | None, bool] = {}
+
+    def _host_allowed(self, host: str | None) -> bool:
+        """`HostPolicy.host_allowed`, remembered: it parses the name (URL split, IP address)
+        on every call, a noticeable part of a notification's cost."""
+        verdict = self._host_verdicts.get(host)
+        if verdict is None:
+            if len(self._host_verdicts) >= HOST_MEMO_SIZE:
+                self._host_verdicts.clear()
+            verdict = self._host_verdicts[host] = self._hosts.host_allowed(host)
+        return verdict
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = Headers(scope=scope)
         if scope["method"] != "POST":
             await _answer(send, _error(405, "method_not_allowed", "POST only"))
             return
-        if not self._hosts.host_allowed(headers.get("host")):
+        if not self._host_allowed(headers.get("host")):
             await _answer(send, _error(400, "unknown_host", "unknown Host"))
             return
         body = await _read_body(headers, receive)
@@ -53,7 +69,10 @@ class WebhookReceiver:
         else:
             client = scope.get("client")
             peer = f"{client[0]}" if client else "unknown"
-            answer = await intake.take(dict(headers.items()), body, peer)
+            # What dict(headers.items()) makes (the last of repeated names wins), built
+            # straight from the raw list.
+            named = {name.decode("latin-1"): value.decode("latin-1") for name, value in headers.raw}
+            answer = await intake.take(named, body, peer)
         await _answer(send, answer)
 
 

@@ -1,6 +1,7 @@
 """Ingest benchmark: EventSub notifications/s through the gateway into `eventsub:*`, on Redis.
 
     uv run python bench/ingest.py [--count 20000] [--redis-url redis://...]
+    uv run python bench/ingest.py --transport webhook    # bench/webhook_ingest.py's docstring
 
 Runs, one after the other against the same private redis-server (or --redis-url):
 - baseline: a bare `websockets` client that only XADDs each frame (no parsing, no dedupe);
@@ -40,6 +41,7 @@ from pydantic import SecretStr  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 
 from app.services import open_backends, open_services  # noqa: E402
+from bench import webhook_ingest  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from tokens.model import TokenSet  # noqa: E402
 from tokens.vault import TokenVault  # noqa: E402
@@ -173,10 +175,14 @@ async def one(name: str, count: int, redis_url: str, data_dir: Path) -> dict[str
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=20_000)
+    parser.add_argument("--transport", choices=("websocket", "webhook"), default="websocket")
+    parser.add_argument("--count", type=int, default=20_000, help="websocket: notifications")
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds; best kept")
     parser.add_argument("--redis-url", default=None)
+    webhook_ingest.add_arguments(parser.add_argument_group("webhook transport"))
     args = parser.parse_args()
+    if args.transport == "webhook":
+        raise SystemExit(webhook_ingest.run(args))
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
         server = None

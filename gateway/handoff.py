@@ -12,6 +12,13 @@ goes in one pipeline, each still atomic and applied in order). So:
 While the bus is unavailable the gateway holds the frame and retries with capped, jittered
 back-off; it reads no further frame meanwhile (the socket buffers, Twitch's keepalive timer is
 ours to lose: a long Redis outage ends in a reconnect, never in a dropped message we acked).
+
+The webhook callback's `try_deliver` commits in groups: the notifications of the requests that
+arrive while one `append_unique_many` round trip is in flight go together in the next one (at
+low load that is a batch of one, sent at once). Each request still learns its own outcome (its
+entry id, None for a duplicate, or BusUnavailable) and is answered only after it: the same
+guarantees, but one Redis round trip, and one pass through the client library, per batch
+instead of per request, which is most of a notification's cost under load.
 """
 
 from __future__ import annotations
@@ -32,6 +39,24 @@ logger = logging.getLogger("streamcore.gateway")
 #: capped so the gateway notices Redis' return within a few seconds.
 BUS_RETRY_BASE_S = 0.05
 BUS_RETRY_CAP_S = 2.0
+
+#: One `Bus.append_unique_many` item: stream, fields, maxlen, dedupe key, dedupe TTL.
+Item = tuple[str, dict[str, str], int, str, int]
+#: try_deliver's group commits in flight at once (each on its own Redis connection).
+COMMITS_IN_FLIGHT = 2
+#: Longest a group commit waits for Redis. Its callers stop waiting sooner (the webhook
+#: callback answers 503 after 2 s); this bound frees the committer, and the connection (which
+#: the client drops when cancelled), so one hung connection cannot hold every later request.
+COMMIT_TIMEOUT_S = 2.0
+
+
+def _fail(batch: Sequence[tuple[Item, asyncio.Future[str | None]]], error: Exception) -> None:
+    """Each request of `batch` still waiting raises `error` (its own copy of a
+    BusUnavailable, so each raise has its own traceback)."""
+    for _, future in batch:
+        if not future.done():
+            copy = BusUnavailable(str(error)) if isinstance(error, BusUnavailable) else error
+            future.set_exception(copy)
 
 
 def stream_fields(notification: Notification) -> dict[str, str]:
@@ -62,6 +87,10 @@ class Handoff:
         self._sleep = sleep
         #: Times an append waited for the bus (for status and metrics).
         self.bus_retries = 0
+        #: try_deliver's group commit: what waits for the next round trip, and the tasks
+        #: sending batches (at most COMMITS_IN_FLIGHT; none when nothing waits).
+        self._waiting: list[tuple[Item, asyncio.Future[str | None]]] = []
+        self._committers: set[asyncio.Task[None]] = set()
 
     async def deliver_many(self, notifications: Sequence[Notification]) -> list[str | None]:
         """Append each once, in order, in one round trip; per notification the entry id, or
@@ -90,12 +119,44 @@ class Handoff:
 
     async def try_deliver(self, notification: Notification) -> str | None:
         """Append once, now: the entry id, or None for a duplicate. Raises BusUnavailable
-        instead of waiting (the webhook callback answers 503 then, and Twitch retries)."""
-        return (await self._bus.append_unique_many(self._items([notification])))[0]
+        instead of waiting (the webhook callback answers 503 then, and Twitch retries).
 
-    def _items(
-        self, notifications: Sequence[Notification]
-    ) -> list[tuple[str, dict[str, str], int, str, int]]:
+        Goes in the next group commit (see the module's docstring). A caller cancelled while
+        waiting (its deadline passed) leaves the batch alone: its notification may still be
+        stored, which the redelivery then finds as a duplicate."""
+        future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((self._items([notification])[0], future))
+        if len(self._committers) < COMMITS_IN_FLIGHT:
+            committer = asyncio.create_task(self._commit())
+            self._committers.add(committer)
+            committer.add_done_callback(self._committers.discard)
+        return await future
+
+    async def _commit(self) -> None:
+        """Send what waits, one `append_unique_many` at a time, until nothing does."""
+        batch: list[tuple[Item, asyncio.Future[str | None]]] = []
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting, []
+                try:
+                    async with asyncio.timeout(COMMIT_TIMEOUT_S):
+                        results = await self._bus.append_unique_many([item for item, _ in batch])
+                except TimeoutError:
+                    _fail(batch, BusUnavailable(f"no answer within {COMMIT_TIMEOUT_S:g} s"))
+                    continue
+                except Exception as error:  # each waiting request answers it (BusUnavailable: 503)
+                    _fail(batch, error)
+                    continue
+                for (_, future), result in zip(batch, results, strict=True):
+                    if not future.done():
+                        future.set_result(result)
+                batch = []
+        except BaseException:  # cancelled (shutdown): nobody may wait forever
+            _fail([*batch, *self._waiting], BusUnavailable("stopping; not stored"))
+            self._waiting = []
+            raise
+
+    def _items(self, notifications: Sequence[Notification]) -> list[Item]:
         return [
             (
                 EVENTSUB_STREAM.format(type=n.subscription_type),

@@ -33,7 +33,7 @@ from app.services import open_services
 from app.system import VERSION
 from app.webhook import WebhookReceiver
 from core.errors import ConfigError, StreamCoreError
-from core.logging import add_secret
+from core.logging import add_secret, skip_access_lines
 from core.settings import Settings, load_settings
 from tokens.errors import AuthRequired
 from worker_runtime.toolkit import worker_environment
@@ -157,6 +157,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The webhook callback, served ahead of the middleware chain (app/webhook.py says why).
     webhook_transport = settings.twitch_eventsub_transport == "webhook"
     app.state.webhook_receiver = WebhookReceiver(settings) if webhook_transport else None
+    if webhook_transport:
+        skip_access_lines(settings.streamcore_eventsub_callback_path)
     app.add_middleware(OneLineStartupErrors)
     answer_outages_with_503(app)
     # Outermost of ours: Host, admin and Origin checks and the body limit come before any

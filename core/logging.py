@@ -82,3 +82,27 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
         logging.getLogger(name).propagate = True
     # httpx logs every request URL at INFO; keep it at WARNING so query strings stay out.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+class SkipAccessLines(logging.Filter):
+    """Drops uvicorn's access line for requests to `path`: the webhook callback gets one
+    request per event, whose line would cost more than verifying and storing the event
+    (measured: about 36 us of a 180 us request) and repeat what the callback's counters in
+    GET /system/status already say. Refusals there are still logged, by the callback."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            return not args[2].startswith(self.path)
+        return True
+
+
+def skip_access_lines(path: str) -> None:
+    """Install SkipAccessLines for `path` on uvicorn's access logger (once per path)."""
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, SkipAccessLines) and f.path == path for f in access.filters):
+        access.addFilter(SkipAccessLines(path))

@@ -185,3 +185,18 @@ def test_the_signature_is_twitchs_hmac_over_id_timestamp_and_raw_body() -> None:
     assert sign(b"s3cre7s3cre7", "id-1", "2024-01-01T00:00:00Z", b"{}") == (
         "sha256=" + expected.hexdigest()
     )
+
+
+def test_uvicorn_logs_no_access_line_per_webhook_event() -> None:
+    import logging
+
+    from core.logging import SkipAccessLines
+
+    skip = SkipAccessLines(PATH)
+
+    def line(path: str) -> logging.LogRecord:
+        args = ("127.0.0.1:5000", "POST", path, "1.1", 204)
+        return logging.LogRecord("uvicorn.access", 20, "", 0, '%s - "%s %s HTTP/%s" %d', args, None)
+
+    assert not skip.filter(line(PATH + "?v=abc"))
+    assert skip.filter(line("/system/status"))

@@ -72,7 +72,7 @@ from bench.chaos_pause import pause_failures, pause_summary, plan_pause, show_pa
 from bench.chaos_scenario import LATE_S, MIX, Kill, scenario  # noqa: E402
 from bench.chaos_stack import NGINX_PATH, POSTGRES_DSN  # noqa: E402
 from bench.faults_scenario import percentile  # noqa: E402
-from bench.faults_stack import kill_all  # noqa: E402
+from bench.faults_stack import run_to_exit  # noqa: E402
 
 TRANSPORTS = ("websocket", "conduit")
 
@@ -387,13 +387,7 @@ def main() -> int:
     if problem:
         print(problem, file=sys.stderr)
         return 2
-    try:
-        return asyncio.run(run(args))
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("\ninterrupted", file=sys.stderr)
-        return 130
-    finally:
-        kill_all()  # the last resort: nothing this bench started outlives it
+    return run_to_exit(run(args))
 
 
 if __name__ == "__main__":

@@ -37,7 +37,15 @@ import asyncpg
 import httpx
 from cryptography.fernet import Fernet
 
-from bench.faults_stack import ROOT, Redis, free_port, signals_cancel, spawn, stop, wait_for
+from bench.faults_stack import (
+    Redis,
+    free_port,
+    signals_cancel,
+    spawn,
+    stop,
+    streamcore_environ,
+    wait_for,
+)
 from simulator.testing import RunningSimulator, run_simulator
 from tests.deploy.nginx_config import NGINX_CONF, for_local_nginx
 
@@ -278,15 +286,7 @@ class Stack:
 def replica_env(
     sim: RunningSimulator, redis_url: str, database_url: str, transport: str, lease_s: float
 ) -> dict[str, str]:
-    # Only our settings: none of the caller's StreamCore, Twitch or backend variables.
-    prefixes = ("STREAMCORE_", "TWITCH_", "WS_", "EVENTS_", "EVENTSUB_", "WORKER_", "POSTGRES_")
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.upper().startswith(prefixes)
-        and name.upper() not in ("REDIS_URL", "DATABASE_URL", "TOKEN_ENCRYPTION_KEY")
-    }
-    env.update(sim.env(), PYTHONPATH=str(ROOT))
+    env = streamcore_environ(sim)
     env.update(
         TWITCH_REDIRECT_URI=CALLBACK,
         TWITCH_EVENTSUB_TRANSPORT=transport,

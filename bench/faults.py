@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.faults_scenario import scenario  # noqa: E402
-from bench.faults_stack import EVENT, kill_all  # noqa: E402
+from bench.faults_stack import EVENT, run_to_exit  # noqa: E402
 
 # -- report ------------------------------------------------------------------------------------
 
@@ -173,13 +173,7 @@ def main() -> int:
     if shutil.which("redis-server") is None:
         print("redis-server not found (apt-get install redis-server)", file=sys.stderr)
         return 2
-    try:
-        return asyncio.run(run(args))
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("\ninterrupted", file=sys.stderr)
-        return 130
-    finally:
-        kill_all()  # the last resort: nothing this bench started outlives it
+    return run_to_exit(run(args))
 
 
 if __name__ == "__main__":

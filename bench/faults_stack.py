@@ -27,7 +27,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,6 +84,32 @@ def kill_all() -> None:
             process.kill()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(5)
+
+
+def streamcore_environ(sim: RunningSimulator) -> dict[str, str]:
+    """The environment for a `streamcore run` under test: the caller's, without any of its
+    StreamCore, Twitch or backend settings, plus the simulator's and this checkout's path."""
+    prefixes = ("STREAMCORE_", "TWITCH_", "WS_", "EVENTS_", "EVENTSUB_", "WORKER_", "POSTGRES_")
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.upper().startswith(prefixes)
+        and name.upper() not in ("REDIS_URL", "DATABASE_URL", "TOKEN_ENCRYPTION_KEY")
+    }
+    env.update(sim.env(), PYTHONPATH=str(ROOT))
+    return env
+
+
+def run_to_exit(run: Coroutine[Any, Any, int]) -> int:
+    """A bench's exit status: `run`'s, 130 when interrupted; every process it started is
+    killed on the way out, whatever happens."""
+    try:
+        return asyncio.run(run)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    finally:
+        kill_all()  # the last resort: nothing this bench started outlives it
 
 
 @contextlib.contextmanager
@@ -179,15 +205,7 @@ class StreamCore:
         self.log = workdir / "streamcore.log"
         data = workdir / "data"
         data.mkdir()
-        # Only our settings: none of the caller's StreamCore, Twitch or backend variables.
-        prefixes = ("STREAMCORE_", "TWITCH_", "WS_", "EVENTS_", "EVENTSUB_", "WORKER_", "POSTGRES_")
-        env = {
-            name: value
-            for name, value in os.environ.items()
-            if not name.upper().startswith(prefixes)
-            and name.upper() not in ("REDIS_URL", "DATABASE_URL", "TOKEN_ENCRYPTION_KEY")
-        }
-        env.update(sim.env(), PYTHONPATH=str(ROOT))
+        env = streamcore_environ(sim)
         env.update(
             REDIS_URL=redis_url,
             STREAMCORE_DATA_DIR=str(data),

@@ -42,7 +42,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import os
 import shutil
 import signal
 import subprocess
@@ -65,10 +64,11 @@ from bench.faults_stack import (  # noqa: E402
     Client,
     Redis,
     free_port,
-    kill_all,
+    run_to_exit,
     signals_cancel,
     spawn,
     stop,
+    streamcore_environ,
     wait_for,
 )
 from simulator.testing import RunningSimulator, run_simulator  # noqa: E402
@@ -87,15 +87,7 @@ class WebhookStreamCore:
         self.log = workdir / "streamcore.log"
         data = workdir / "data"
         data.mkdir()
-        # Only our settings: none of the caller's StreamCore, Twitch or backend variables.
-        prefixes = ("STREAMCORE_", "TWITCH_", "WS_", "EVENTS_", "EVENTSUB_", "WORKER_", "POSTGRES_")
-        env = {
-            name: value
-            for name, value in os.environ.items()
-            if not name.upper().startswith(prefixes)
-            and name.upper() not in ("REDIS_URL", "DATABASE_URL", "TOKEN_ENCRYPTION_KEY")
-        }
-        env.update(sim.env(), PYTHONPATH=str(ROOT))
+        env = streamcore_environ(sim)
         env.update(
             REDIS_URL=redis_url,
             STREAMCORE_DATA_DIR=str(data),
@@ -453,13 +445,7 @@ def main() -> int:
     if shutil.which("redis-server") is None:
         print("redis-server not found (apt-get install redis-server)", file=sys.stderr)
         return 2
-    try:
-        return asyncio.run(run(args))
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("\ninterrupted", file=sys.stderr)
-        return 130
-    finally:
-        kill_all()  # the last resort: nothing this bench started outlives it
+    return run_to_exit(run(args))
 
 
 if __name__ == "__main__":

@@ -12,11 +12,10 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from app.cluster import ClusterNode
-from bus import Bus, BusUnavailable
+from bus import Bus
 from cluster import Lease
 from core.settings import Settings
 from core.tasks import TaskSupervisor
@@ -36,8 +35,6 @@ from tokens.helix import HelixClient
 from tokens.manager import TokenManager
 from tokens.oauth import require_client_id
 from tokens.webhook_secret import WebhookSecrets
-
-logger = logging.getLogger("streamcore.system")
 
 
 class EventSubParts:
@@ -64,6 +61,8 @@ class EventSubParts:
         self._helix = helix
         self._app_helix = app_helix
         self._publisher = publisher
+        #: Status events of the EventSub parts (a bus outage is logged, never raised).
+        self._emit = publisher.emitter("gateway")
         self._wanted = wanted
         self._cluster = cluster
         #: The webhook callback's intake (webhook transport; every replica serves it).
@@ -159,6 +158,7 @@ class EventSubParts:
             "state": state,
             **keeper,
             "shards": shards,
+            "shard_moves": {} if self.shards is None else self.shards.moves(),
             "subscriptions": subscriptions,
         }
 
@@ -230,12 +230,6 @@ class EventSubParts:
             may_act=may_act,
             upkeep=upkeep,
         )
-
-    async def _emit(self, name: str, data: dict[str, Any]) -> None:
-        try:
-            await self._publisher.publish(name, data, origin="gateway")
-        except BusUnavailable as error:
-            logger.warning("Could not emit %s (%s)", name, error)
 
 
 __all__ = ["EventSubParts"]

@@ -215,6 +215,10 @@ class ShardPool:
         self.lost = 0
         self._stopping: set[asyncio.Task[None]] = set()
 
+    def moves(self) -> dict[str, int]:
+        """How shards came and went on this replica (GET /system/status)."""
+        return {"claimed": self.claims, "replaced": self.replaced, "lease_lost": self.lost}
+
     def status(self) -> dict[str, Any]:
         return {
             shard_id: {k: v for k, v in held.gateway.status().items() if k != "subscriptions"}

@@ -4,7 +4,9 @@
   session with the user token; the other replicas stand by.
 - `conduit`: the coordinator runs the `ConduitKeeper` (the conduit and its subscriptions, app
   token) and every running replica runs a `ShardPool` (its share of the shards, one session
-  each), so a replica's death moves only its shards, and Twitch retries what they missed.
+  each), so a replica's death moves only its shards, and Twitch retries what they missed;
+  with TWITCH_CONDUIT_SHARD_TRANSPORT=webhook the coordinator points every shard at the
+  public callback instead, which every replica serves (nothing to take over).
 
 `System.apply` decides *whether* to run (desired state, coordinator role); this module knows
 *what* runs for each transport.
@@ -26,11 +28,12 @@ from gateway.coverage import Coverage
 from gateway.options import GatewayOptions
 from gateway.protocol import Revoked
 from gateway.service import Gateway, WantedSource
-from gateway.shards import ShardPool, ShardUpkeep
+from gateway.shards import SHARD_LEASE_SHARE, ShardPool, ShardUpkeep
 from gateway.subscriptions import distinct_wanted, moderator_id_for
 from gateway.upkeep import handle_revocation
 from gateway.webhook_intake import WebhookIntake
 from gateway.webhook_keeper import WebhookKeeper, callback_base
+from gateway.webhook_shards import WebhookShards
 from tokens.helix import HelixClient
 from tokens.manager import TokenManager
 from tokens.oauth import require_client_id
@@ -101,7 +104,7 @@ class EventSubParts:
         if coordinate and self.keeper is None:
             self.keeper = self._build_keeper()
             self._tasks.spawn("gateway.keeper", self.keeper.run())
-        if self.transport == "webhook":
+        if self._settings.receives_webhooks:
             return  # Twitch calls every replica's callback: no sessions to run
         if self.shards is not None and not running:
             self.shards = None
@@ -111,7 +114,7 @@ class EventSubParts:
                 bus=self._bus,
                 store=self._store,
                 holder=self._cluster.holder,
-                ttl_s=self._settings.streamcore_lease_s,
+                ttl_s=self._settings.streamcore_lease_s * SHARD_LEASE_SHARE,
                 replicas=self._cluster.live_replicas,
                 make_gateway=self._shard_gateway,
             )
@@ -135,11 +138,11 @@ class EventSubParts:
             return {"transport": "websocket", "state": state, "reason": reason}
         keeper = self.keeper.status() if self.keeper is not None else {}
         subscriptions = self.keeper.book.public() if self.keeper is not None else []
-        if self.transport == "webhook":
+        if self._settings.receives_webhooks:
             assert self.webhook is not None
             state = "stopped" if not running else "connected" if self.keeper else "standby"
             return {
-                "transport": "webhook",
+                "transport": self.transport,
                 "state": state,
                 **keeper,
                 **self.webhook.status(),
@@ -190,12 +193,22 @@ class EventSubParts:
             "may_act": lambda: self._cluster.is_coordinator,
             "options": GatewayOptions.from_settings(self._settings),
         }
-        if self.transport == "conduit":
-            return ConduitKeeper(shard_count=self._settings.streamcore_shards, **parts)
-        assert self.webhook is not None
         base = callback_base(
             self._settings.streamcore_public_url, self._settings.streamcore_eventsub_callback_path
         )
+        if self.transport == "conduit":
+            webhook_shards = None
+            if self._settings.webhook_shards:
+                assert self.webhook is not None
+                webhook_shards = WebhookShards(
+                    self._app_helix, base, self.webhook.secret, parts["may_act"]
+                )
+            return ConduitKeeper(
+                shard_count=self._settings.streamcore_shards,
+                webhook_shards=webhook_shards,
+                **parts,
+            )
+        assert self.webhook is not None
         secrets = WebhookSecrets(self._settings, self._store)
         return WebhookKeeper(base=base, secret=self.webhook.secret, secrets=secrets, **parts)
 

@@ -155,9 +155,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = StreamCoreApp(title="StreamCore", version=VERSION, lifespan=lifespan)
     app.state.settings = settings
     # The webhook callback, served ahead of the middleware chain (app/webhook.py says why).
-    webhook_transport = settings.twitch_eventsub_transport == "webhook"
-    app.state.webhook_receiver = WebhookReceiver(settings) if webhook_transport else None
-    if webhook_transport:
+    receives_webhooks = settings.receives_webhooks
+    app.state.webhook_receiver = WebhookReceiver(settings) if receives_webhooks else None
+    if receives_webhooks:
         skip_access_lines(settings.streamcore_eventsub_callback_path)
     app.add_middleware(OneLineStartupErrors)
     answer_outages_with_503(app)

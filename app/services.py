@@ -61,7 +61,7 @@ class Services:
     system: System
     #: This replica's id, heartbeat and role (coordinator or not).
     cluster: ClusterNode
-    #: The webhook callback's intake (TWITCH_EVENTSUB_TRANSPORT=webhook), else None.
+    #: The webhook callback's intake (webhook transport or webhook conduit shards), else None.
     webhook: WebhookIntake | None
     #: Event-loop stalls (a blocking worker): detected, attributed and counted.
     loop_watch: LoopWatch
@@ -200,7 +200,7 @@ async def open_services(
         # Conduits and webhooks need the app's own token (client credentials).
         app_helix = HelixClient(settings, AppTokens(settings, http), http)
         webhook = None
-        if settings.twitch_eventsub_transport == "webhook":
+        if settings.receives_webhooks:
             secret = await WebhookSecrets(settings, store).load()
             webhook = WebhookIntake(
                 bus, tokens, publisher.emitter("gateway"), secret, settings.streamcore_stream_maxlen

@@ -62,8 +62,12 @@ class Settings(BaseSettings):
     #: Signs webhook notifications (10 to 100 ASCII characters); generated and stored
     #: encrypted when unset.
     twitch_eventsub_secret: SecretStr | None = None
-    #: Shards of the conduit (conduit transport): each is one WebSocket session on some replica.
+    #: Shards of the conduit (conduit transport).
     streamcore_shards: int = Field(default=2, ge=1, le=20_000)
+    #: What a conduit shard is: `websocket` (one session each, on whichever replica holds its
+    #: lease) or `webhook` (every shard calls STREAMCORE_PUBLIC_URL's callback, so whichever
+    #: replica the proxy picks stores it before answering: a replica's death loses nothing).
+    twitch_conduit_shard_transport: Literal["websocket", "webhook"] = "websocket"
 
     redis_url: SecretStr | None = None
     database_url: SecretStr | None = None
@@ -231,6 +235,11 @@ class Settings(BaseSettings):
                 "TWITCH_EVENTSUB_TRANSPORT=webhook needs STREAMCORE_PUBLIC_URL, the https origin "
                 "Twitch reaches this server at (e.g. https://streamcore.example.com)"
             )
+        if self.webhook_shards and not self.streamcore_public_url:
+            raise ValueError(
+                "TWITCH_CONDUIT_SHARD_TRANSPORT=webhook needs STREAMCORE_PUBLIC_URL, the https "
+                "origin Twitch reaches the replicas at (e.g. https://streamcore.example.com)"
+            )
         return self
 
     @field_validator("streamcore_public_url")
@@ -290,6 +299,17 @@ class Settings(BaseSettings):
     @property
     def sqlite_path(self) -> Path:
         return self.streamcore_data_dir / "streamcore.db"
+
+    @property
+    def webhook_shards(self) -> bool:
+        """The conduit's shards are webhooks on STREAMCORE_PUBLIC_URL."""
+        conduit = self.twitch_eventsub_transport == "conduit"
+        return conduit and self.twitch_conduit_shard_transport == "webhook"
+
+    @property
+    def receives_webhooks(self) -> bool:
+        """Twitch POSTs notifications to this server's callback (every replica serves it)."""
+        return self.twitch_eventsub_transport == "webhook" or self.webhook_shards
 
     @property
     def redis_dsn(self) -> str | None:

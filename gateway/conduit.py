@@ -10,12 +10,14 @@ that is gone, one this client already has, so no conduit is ever leaked: Twitch 
 creates one only when there is none, sizes it to STREAMCORE_SHARDS, stores `{"id",
 "shard_count"}` for the replicas' shard pools (`gateway.shards`), reconciles the wanted
 subscriptions onto it once, and re-reads Twitch's list every `repair_interval_s` to repair what
-was deleted from outside. The shards themselves are the replicas' business.
+was deleted from outside. WebSocket shards are the replicas' business (`gateway.shards`);
+webhook shards are kept assigned here (`gateway.webhook_shards`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -27,6 +29,7 @@ from gateway.constants import SHARD_DISABLED
 from gateway.options import GatewayOptions
 from gateway.planning import Target, Wanted
 from gateway.subscriptions import SubscriptionBook
+from gateway.webhook_shards import WebhookShards
 from tokens.errors import TokenError
 from tokens.helix import HelixClient
 from tokens.manager import TokenManager
@@ -160,16 +163,40 @@ class ConduitKeeper(SubscriptionKeeper):
     """Adopts the stored conduit, or one this client already has (none leaks: Twitch allows
     5), creates one only when there is none, sizes it, and stores it for the shard pools."""
 
-    def __init__(self, *, shard_count: int, **parts: Any) -> None:
+    def __init__(
+        self, *, shard_count: int, webhook_shards: WebhookShards | None = None, **parts: Any
+    ) -> None:
         super().__init__(**parts)
         self._shard_count = shard_count
+        #: Set when the shards are webhooks (kept assigned here rather than by the replicas).
+        self.webhook_shards = webhook_shards
 
     @property
     def conduit_id(self) -> str | None:
         return None if self.target is None else self.target.id
 
     def status(self) -> dict[str, Any]:
-        return {"conduit_id": self.conduit_id, "shard_count": self._shard_count, **super().status()}
+        shards = {} if self.webhook_shards is None else self.webhook_shards.status()
+        return {
+            "conduit_id": self.conduit_id,
+            "shard_count": self._shard_count,
+            **shards,
+            **super().status(),
+        }
+
+    async def run(self) -> None:
+        if self.webhook_shards is None:
+            await super().run()
+            return
+        tending = asyncio.create_task(
+            self.webhook_shards.run(lambda: self.conduit_id), name="gateway.webhook_shards"
+        )
+        try:
+            await super().run()
+        finally:
+            tending.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await tending
 
     def _extra_wanted(self, target: Target) -> list[Wanted]:
         # Tells every replica that a shard went down (see gateway.shards).

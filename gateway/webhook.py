@@ -7,7 +7,9 @@ Twitch's rules (https://dev.twitch.tv/docs/eventsub/handling-webhook-events/):
   parsed (re-serialising would change the bytes); a mismatch is refused (403);
 - a message older than 10 minutes is a replay and dropped; so is one dated beyond the clock
   skew we tolerate (the replay guard would otherwise be outlived);
-- `webhook_callback_verification` is answered with the raw challenge as text/plain;
+- `webhook_callback_verification` is answered with the raw challenge as text/plain; a
+  conduit's webhook shard is verified the same way, its body naming `conduit_shard` instead of
+  a subscription (https://dev.twitch.tv/docs/eventsub/handling-conduit-events/);
 - a `notification` is handed off (de-duplicated by message id, the same key as over the
   WebSocket, so a retry or a conduit's second delivery is stored once);
 - a `revocation` is handled like the WebSocket path's.
@@ -55,7 +57,15 @@ class Challenge:
     """Answer 200 with exactly this text (text/plain)."""
 
     text: str
+    #: The subscription verified, or, for a conduit's webhook shard, {} (see `conduit_shard`).
     subscription: dict[str, Any]
+    conduit_shard: dict[str, Any] | None = None
+
+    def describe(self) -> str:
+        if self.conduit_shard is not None:
+            shard = self.conduit_shard
+            return f"conduit {shard.get('conduit_id')} shard {shard.get('shard')}"
+        return f"subscription {self.subscription.get('type')}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,10 +130,17 @@ def read_webhook(
         payload = _parse_json(body)
     except (JsonTooDeep, ValueError, UnicodeDecodeError) as error:
         return Refused(400, "bad_body", f"the body is not acceptable JSON ({error})")
+    kind = headers[TYPE]
+    if kind == "webhook_callback_verification" and isinstance(payload, dict):
+        shard = payload.get("conduit_shard")
+        if isinstance(shard, dict) and not isinstance(payload.get("subscription"), dict):
+            challenge = payload.get("challenge")
+            if not isinstance(challenge, str) or not challenge:
+                return Refused(400, "bad_body", "the verification has no challenge")
+            return Challenge(challenge, {}, shard)
     if not isinstance(payload, dict) or not isinstance(payload.get("subscription"), dict):
         return Refused(400, "bad_body", "the body has no subscription object")
     subscription: dict[str, Any] = payload["subscription"]
-    kind = headers[TYPE]
     if kind == "webhook_callback_verification":
         challenge = payload.get("challenge")
         if not isinstance(challenge, str) or not challenge:

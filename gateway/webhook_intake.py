@@ -85,9 +85,9 @@ class WebhookIntake:
                 self.refused[code] += 1
                 logger.warning("Webhook request from %s refused (%s): %s", peer, status, text)
                 return _json(status, code, text)
-            case Challenge(text=text, subscription=sub):
+            case Challenge(text=text):
                 self.verified += 1
-                logger.info("Webhook subscription %s verified", sub.get("type"))
+                logger.info("Webhook %s verified", message.describe())
                 return Answer(200, "text/plain", text.encode())
             case Revocation(subscription=sub):
                 await handle_revocation(Revoked(sub, message.status), self._emit, self._tokens)

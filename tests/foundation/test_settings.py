@@ -84,3 +84,16 @@ def test_env_example_lists_every_setting_and_loads_as_is(monkeypatch: pytest.Mon
     settings = load_settings(_env_file=example)
     assert settings.redis_dsn is None and settings.postgres_dsn is None
     assert settings.streamcore_admin_token is None
+
+
+def test_webhook_conduit_shards_need_the_public_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TWITCH_EVENTSUB_TRANSPORT", "conduit")
+    monkeypatch.setenv("TWITCH_CLIENT_SECRET", "client-secret")
+    monkeypatch.setenv("TWITCH_CONDUIT_SHARD_TRANSPORT", "webhook")
+    monkeypatch.delenv("STREAMCORE_PUBLIC_URL", raising=False)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(_env_file=None)
+    assert "TWITCH_CONDUIT_SHARD_TRANSPORT=webhook needs STREAMCORE_PUBLIC_URL" in str(caught.value)
+    monkeypatch.setenv("STREAMCORE_PUBLIC_URL", "https://streamcore.example.com")
+    settings = load_settings(_env_file=None)
+    assert settings.webhook_shards and settings.receives_webhooks

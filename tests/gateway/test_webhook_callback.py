@@ -84,6 +84,25 @@ async def test_the_challenge_is_answered_with_the_raw_text_and_its_exact_length(
     assert response.headers["content-length"] == str(len(challenge))
 
 
+async def test_a_conduit_shard_challenge_is_answered_like_a_subscriptions(
+    webhook: Deployment,
+) -> None:
+    # A webhook shard's verification names the conduit and shard, not a subscription.
+    challenge = "shard-challenge-0123456789"
+    body = {"challenge": challenge, "conduit_shard": {"conduit_id": "c-1", "shard": "0"}}
+    headers, raw = signed("webhook_callback_verification", body)
+    for name in ("Twitch-Eventsub-Subscription-Type", "Twitch-Eventsub-Subscription-Version"):
+        del headers[name]
+    response = await webhook.api.post(PATH, content=raw, headers=headers)
+    assert response.status_code == 200
+    assert response.content == challenge.encode()
+    assert response.headers["content-type"] == "text/plain"
+    # Unsigned, it is refused like anything else.
+    headers["Twitch-Eventsub-Message-Signature"] = "sha256=" + "0" * 64
+    refused = await webhook.api.post(PATH, content=raw, headers=headers)
+    assert refused.status_code == 403
+
+
 async def test_a_notification_is_stored_once_then_answered_204(webhook: Deployment) -> None:
     headers, body = signed("notification", follow(), message_id="m-1")
     first = await webhook.api.post(PATH, content=body, headers=headers)

@@ -4,7 +4,7 @@ Every running replica claims shards of the stored conduit with Redis leases, up 
 share (shards / live replicas, rounded up), and runs one gateway session per shard. On each
 welcome the session is assigned to its shard with `PATCH /eventsub/conduits/shards`, well
 inside Twitch's 10 s window, and the per-shard `errors` array is checked. When a replica dies
-its shard leases expire and the others claim those shards within about STREAMCORE_LEASE_S,
+its shard leases expire and the others claim those shards within STREAMCORE_LEASE_S,
 each assigning a fresh session; meanwhile Twitch retries every notification once on another
 enabled shard, and the hand-off de-duplicates by message id, so nothing is lost or doubled.
 https://dev.twitch.tv/docs/eventsub/handling-conduit-events/
@@ -38,6 +38,10 @@ from tokens.helix import HelixClient
 
 logger = logging.getLogger("streamcore.gateway")
 
+#: A shard lease lasts this share of STREAMCORE_LEASE_S, so that a dead replica's shards run
+#: elsewhere within STREAMCORE_LEASE_S: the lease running out, the claim (a pool step is a
+#: fifth of the lease) and the new session's welcome and assignment all fit in it.
+SHARD_LEASE_SHARE = 0.6
 #: How often the local view of each shard lease is checked (acting stops when it expires).
 WATCH_S = 0.1
 #: How often a held shard's assignment is checked at Twitch (a shard Twitch disabled while

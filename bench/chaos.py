@@ -3,7 +3,7 @@
     uv run python bench/chaos.py                 # 3 replicas, 50 events/s x 120 s, a kill every
                                                  # 15 s, then the 1-replica baseline (~5 min)
     uv run python bench/chaos.py --short         # 30 s, 20 events/s, a kill every 10 s (CI)
-    uv run python bench/chaos.py --transport websocket,conduit
+    uv run python bench/chaos.py --transport websocket,conduit,conduit-webhook
     uv run python bench/chaos.py --pause-redis 0  # no Redis pause (on by default: 20 s)
 
 Everything is a real process on loopback, as docker-compose.prod.yaml runs it: a private
@@ -30,9 +30,9 @@ subscribed after the kill) as p50 and max; and "two sessions at once" from the s
 GET /control/sessions (more than one session with enabled subscriptions, each subscribed for
 longer than --settle-overlap-s). Then the same run with one replica and no kills as the
 same-run baseline. Exit status 0 when the targets hold for every transport run: 0 doubled at
-every client, 0 lost outside announced gaps, never two sessions at once after settling
-(websocket), no notification dropped by the simulator once the firing began (conduit: the
-start-up probes may find no shard enabled yet; shown apart).
+every client, 0 lost outside announced gaps (conduit-webhook: 0 lost at all), never two
+sessions at once after settling (websocket), no notification dropped by the simulator once
+the firing began (conduit: the start-up probes may find no shard enabled yet; shown apart).
 
 Redis pause (--pause-redis S, default 20 in full mode, 0 = off, off with --short unless given):
 in the middle of the run, half-way between two kill moments, the private redis-server gets
@@ -70,12 +70,15 @@ sys.path.insert(0, str(ROOT))
 
 from bench.chaos_pause import pause_failures, pause_summary, plan_pause, show_pause  # noqa: E402
 from bench.chaos_scenario import LATE_S, MIX, Kill, scenario  # noqa: E402
-from bench.chaos_stack import NGINX_PATH, POSTGRES_DSN  # noqa: E402
+from bench.chaos_stack import (  # noqa: E402
+    NGINX_PATH,
+    POSTGRES_DSN,
+    TRANSPORTS,
+    is_conduit,
+    transport_settings,
+)
 from bench.faults_scenario import percentile  # noqa: E402
 from bench.faults_stack import run_to_exit  # noqa: E402
-
-TRANSPORTS = ("websocket", "conduit")
-
 
 # -- report ------------------------------------------------------------------------------------
 
@@ -85,13 +88,15 @@ def failures(result: dict[str, Any]) -> list[str]:
     reasons = []
     pause = result.get("pause")
     # The conduit transport's losses around a Redis pause are reported, not held against it.
-    tolerated = pause if pause is not None and result["transport"] == "conduit" else None
+    tolerated = pause if pause is not None and is_conduit(result["transport"]) else None
     for row in result["rows"]:
         if row.doubled:
             reasons.append(f"{row.client} doubled {row.doubled}")
         outside = [f for f in row.lost_outside if tolerated is None or not tolerated.covers(f)]
         if outside:
             reasons.append(f"{row.client} lost {len(outside)} outside the gaps")
+        elif row.lost_in_gaps and result["transport"] == "conduit-webhook" and pause is None:
+            reasons.append(f"{row.client} lost {row.lost_in_gaps} (webhook shards lose nothing)")
     if result["transport"] == "websocket" and result["watch"].settled_overlaps:
         reasons.append(f"two sessions at once {len(result['watch'].settled_overlaps)} time(s)")
     conduits = result.get("conduits")
@@ -112,7 +117,20 @@ def takeovers(kills: list[Kill]) -> dict[str, list[float]]:
     return {
         "client": [k.subscribed_s for k in hits if k.subscribed_s is not None],
         "status": [k.takeover_s for k in hits if k.takeover_s is not None],
+        "shards": [k.shard_takeover_s for k in kills if k.shard_takeover_s is not None],
     }
+
+
+def takeover_figure(transport: str, kills: list[Kill]) -> str:
+    """The summary's takeover: the coordinator's session (websocket), the dead replica's
+    shards (conduit), none to take over (conduit-webhook: the proxy routes around)."""
+    times = takeovers(kills)
+    if transport == "conduit":
+        missed = sum(1 for k in kills if k.shards and k.shard_takeover_s is None)
+        return f"of shards {p50_max(times['shards'])}" + (f" ({missed} never)" if missed else "")
+    if transport == "conduit-webhook":
+        return "none needed"
+    return p50_max(times["client"])
 
 
 def p50_max(values: list[float]) -> str:
@@ -166,6 +184,10 @@ def show_details(result: dict[str, Any], args: argparse.Namespace) -> None:
         hits = sum(1 for k in result["kills"] if k.hit_coordinator)
         print(f"  takeover over {hits} coordinator kill(s): client sees connected/subscribed "
               f"{p50_max(times['client'])}; status poll {p50_max(times['status'])}")  # fmt: skip
+        with_shards = [k for k in result["kills"] if k.shards]
+        if with_shards:
+            print(f"  shard takeover over {len(with_shards)} kill(s) of a replica holding "
+                  f"shards: every shard subscribed again {p50_max(times['shards'])}")  # fmt: skip
     gaps = result["gaps"]
     total = sum(until - since for since, until in gaps)
     print(f"  gaps announced: {len(gaps)}, {total:.1f} s in all"
@@ -232,15 +254,15 @@ def nearest(fired: Any, gaps: list[tuple[float, float]]) -> str:
 
 def summary(transport: str, result: dict[str, Any]) -> str:
     rows, kills = result["rows"], result["kills"]
-    client = takeovers(kills)["client"]
     reasons = failures(result)
     verdict = "PASS" if not reasons else f"FAIL ({'; '.join(reasons)})"
     overlaps = len(result["watch"].settled_overlaps) if transport == "websocket" else "n/a"
     return (
         f"chaos summary: {transport} {verdict} - {result['replicas']} replicas, {len(kills)} "
         f"kills ({sum(k.hit_coordinator for k in kills)} of the coordinator), takeover "
-        f"{p50_max(client)}; lost in gaps {max(r.lost_in_gaps for r in rows)}, outside "
-        f"{max(len(r.lost_outside) for r in rows)}, doubled {max(r.doubled for r in rows)} "
+        f"{takeover_figure(transport, kills)}; lost in gaps "
+        f"{max(r.lost_in_gaps for r in rows)}, outside {max(len(r.lost_outside) for r in rows)}, "
+        f"doubled {max(r.doubled for r in rows)} "
         f"(worst client); two sessions at once {overlaps}{pause_summary(result)}"
     )
 
@@ -257,7 +279,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--replicas", type=int, default=3)
     parser.add_argument("--lease-s", type=float, default=5.0, help="STREAMCORE_LEASE_S")
     parser.add_argument(
-        "--transport", default="websocket", help="comma-separated: websocket, conduit"
+        "--transport",
+        default="websocket",
+        help="comma-separated: websocket, conduit, conduit-webhook (conduit with webhook shards)",
     )
     parser.add_argument("--seed", type=int, help="victim choice (default: random, printed)")
     parser.add_argument(
@@ -314,10 +338,11 @@ def transport_available(transport: str) -> str | None:
 
     from core.settings import Settings
 
+    chosen = transport_settings(transport, "http://127.0.0.1:8080")
     given: dict[str, Any] = {
         "_env_file": None,
-        "twitch_eventsub_transport": transport,
         "twitch_client_secret": "bench",
+        **{name.lower(): value for name, value in chosen.items()},
     }
     try:
         Settings(**given)

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from bench.chaos_stack import BEARER
+from bench.chaos_stack import BEARER, is_conduit
 
 if TYPE_CHECKING:
     from bench.chaos_clients import SessionWatch
@@ -164,7 +164,7 @@ async def pause_redis(
     process = stack.redis.process
     assert process is not None
     await asyncio.sleep(max(0.0, start + pause.offset - loop.time()))
-    conduit = stack.transport == "conduit"
+    conduit = is_conduit(stack.transport)
     if conduit:
         pause.dropped_at_stop = await dropped()
     pause.stopped_at = time.time()

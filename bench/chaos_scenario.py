@@ -25,7 +25,7 @@ import httpx
 
 from bench.chaos_clients import EVENTS, Recorder, SessionWatch, first_announcement, gaps_of
 from bench.chaos_pause import STATUS_LEAD_S, Pause, StatusWatch, pause_redis, plan_pause
-from bench.chaos_stack import Replica, Stack, cluster_stack, log_summary
+from bench.chaos_stack import Replica, Stack, cluster_stack, is_conduit, log_summary
 from bench.faults_scenario import percentile
 
 #: The mix fired round-robin: EventSub type -> (the alert it becomes, the marker's fields).
@@ -108,6 +108,10 @@ class Kill:
     new_coordinator: str | None = None
     subscribed_s: float | None = None  # a client saw system.gateway connected/subscribed
     serving_s: float | None = None  # the restarted replica answering GET / again
+    #: Conduit (WebSocket shards): the shards the victim held, and how long until every one
+    #: of them had a subscribed session again (on any replica, the restarted victim included).
+    shards: list[str] = field(default_factory=list)
+    shard_takeover_s: float | None = None
 
     @property
     def hit_coordinator(self) -> bool:
@@ -155,6 +159,31 @@ async def measure_takeover(stack: Stack, kill: Kill, timeout_s: float) -> None:
         await asyncio.sleep(0.1)
 
 
+async def subscribed_shards(replica: Replica) -> set[str]:
+    try:
+        status = await asyncio.wait_for(replica.status(), 1.0)
+    except (httpx.HTTPError, TimeoutError):
+        return set()
+    shards = (status.get("gateway") or {}).get("shards") or {}
+    return {
+        shard_id
+        for shard_id, shard in shards.items()
+        if shard.get("state") == "connected" and shard.get("reason") == "subscribed"
+    }
+
+
+async def measure_shard_takeover(stack: Stack, kill: Kill, timeout_s: float) -> None:
+    """Poll every live replica every 100 ms until each of the victim's shards is subscribed
+    somewhere again."""
+    while time.time() - kill.at < timeout_s:
+        live = [r for r in stack.replicas if r.alive]
+        held = set().union(*await asyncio.gather(*(subscribed_shards(r) for r in live)))
+        if held >= set(kill.shards):
+            kill.shard_takeover_s = time.time() - kill.at
+            return
+        await asyncio.sleep(0.1)
+
+
 async def measure_restart(replica: Replica, kill: Kill, timeout_s: float) -> None:
     while time.time() - kill.at < timeout_s:
         run = replica.run
@@ -193,7 +222,13 @@ async def chaos(
             victim = rng.choice(serving)
             if args.coordinator_first and not kills:
                 victim = next((r for r in serving if r.replica_id == coordinator), victim)
+            shards: list[str] = []
+            if stack.transport == "conduit":  # WebSocket shards: whose are they?
+                with contextlib.suppress(httpx.HTTPError, TimeoutError):
+                    mine = await asyncio.wait_for(victim.status(), 1.0)
+                    shards = sorted(((mine.get("gateway") or {}).get("shards") or {}), key=int)
             kill = Kill(loop.time() - start, time.time(), victim.replica_id, coordinator)
+            kill.shards = shards
             await victim.kill()
             victim.start()
             kills.append(kill)
@@ -202,6 +237,8 @@ async def chaos(
             measuring.append(asyncio.create_task(measure_restart(victim, kill, 90)))
             if kill.hit_coordinator and stack.transport == "websocket":
                 measuring.append(asyncio.create_task(measure_takeover(stack, kill, 60)))
+            if kill.shards:
+                measuring.append(asyncio.create_task(measure_shard_takeover(stack, kill, 60)))
         await asyncio.gather(*measuring)
     finally:
         for task in measuring:
@@ -245,7 +282,7 @@ async def exercise(args: argparse.Namespace, stack: Stack, chaotic: bool) -> dic
         print(f"[{stack.label}] {stack.transport}: {len(stack.replicas)} replica(s), firing "
               f"{count} events at {args.rate:g}/s, {kill_note} ...", flush=True)  # fmt: skip
         # The probes may find no shard enabled yet: the bench's warm-up, shown apart.
-        dropped_early = await dropped_of(stack) if stack.transport == "conduit" else None
+        dropped_early = await dropped_of(stack) if is_conduit(stack.transport) else None
         started = time.monotonic()
         start = asyncio.get_running_loop().time()
         if pause is not None:
@@ -265,7 +302,7 @@ async def exercise(args: argparse.Namespace, stack: Stack, chaotic: bool) -> dic
         drain_s = await drain(args, stack, recorders, fired)
         await asyncio.sleep(args.settle_s)  # late duplicates would show up here
         status = await stack.any_status()
-        conduits = await conduits_of(stack) if stack.transport == "conduit" else None
+        conduits = await conduits_of(stack) if is_conduit(stack.transport) else None
     finally:
         for task in background:
             task.cancel()

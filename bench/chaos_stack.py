@@ -283,13 +283,38 @@ class Stack:
         return None
 
 
+#: The benchmark's transports: TWITCH_EVENTSUB_TRANSPORT's values, and a conduit whose shards
+#: are webhooks on the proxy's address (TWITCH_CONDUIT_SHARD_TRANSPORT=webhook).
+TRANSPORTS = ("websocket", "conduit", "conduit-webhook")
+
+
+def is_conduit(transport: str) -> bool:
+    return transport.startswith("conduit")
+
+
+def transport_settings(transport: str, public_url: str) -> dict[str, str]:
+    """The environment that selects one of TRANSPORTS (`public_url`: the proxy's origin)."""
+    if transport == "conduit-webhook":
+        return {
+            "TWITCH_EVENTSUB_TRANSPORT": "conduit",
+            "TWITCH_CONDUIT_SHARD_TRANSPORT": "webhook",
+            "STREAMCORE_PUBLIC_URL": public_url,
+        }
+    return {"TWITCH_EVENTSUB_TRANSPORT": transport}
+
+
 def replica_env(
-    sim: RunningSimulator, redis_url: str, database_url: str, transport: str, lease_s: float
+    sim: RunningSimulator,
+    redis_url: str,
+    database_url: str,
+    transport: str,
+    lease_s: float,
+    public_url: str,
 ) -> dict[str, str]:
     env = streamcore_environ(sim)
+    env.update(transport_settings(transport, public_url))
     env.update(
         TWITCH_REDIRECT_URI=CALLBACK,
-        TWITCH_EVENTSUB_TRANSPORT=transport,
         REDIS_URL=redis_url,
         DATABASE_URL=database_url,
         TOKEN_ENCRYPTION_KEY=Fernet.generate_key().decode(),
@@ -352,18 +377,21 @@ async def cluster_stack(
     try:
         await redis.start()
         await schema.create()
-        async with run_simulator(redirect_uri=CALLBACK) as sim:
+        # Webhook shards call the proxy's plain-http loopback address.
+        webhooks = transport == "conduit-webhook"
+        async with run_simulator(redirect_uri=CALLBACK, allow_http_callbacks=webhooks) as sim:
             with signals_cancel(main_task):
-                env = replica_env(sim, redis.url, schema.url, transport, lease_s)
+                nginx = Nginx(workdir, [])
+                env = replica_env(sim, redis.url, schema.url, transport, lease_s, nginx.url)
                 members = [Replica(f"r{n + 1}", free_port(), workdir, env) for n in range(replicas)]
-                nginx = Nginx(workdir, members)
+                nginx.replicas = members
                 stack = Stack(label, workdir, redis, sim, members, nginx, "", transport, lease_s)
                 try:
                     for member in members:
                         member.start()
                     await asyncio.gather(*(m.wait_serving() for m in members))
+                    await nginx.start()  # first: webhook shards are verified through it
                     await start_system(stack)
-                    await nginx.start()
                     yield stack
                 finally:
                     await nginx.close()

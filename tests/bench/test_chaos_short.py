@@ -47,11 +47,11 @@ def require_services() -> None:
         unavailable("PostgreSQL at 127.0.0.1:5432", error)
 
 
-@pytest.mark.timeout(RUN_TIMEOUT_S + 60)
-def test_chaos_short_run_holds_its_targets() -> None:
+def run_short(transport: str) -> None:
+    """bench/chaos.py --short for one transport: exit 0 and a PASS summary line."""
     require_services()
     run = subprocess.run(
-        [sys.executable, "bench/chaos.py", "--short", "--no-baseline"],
+        [sys.executable, "bench/chaos.py", "--short", "--no-baseline", "--transport", transport],
         cwd=ROOT,
         env={**os.environ, "POSTGRES_TEST_DSN": POSTGRES_TEST_DSN, "NGINX_PATH": NGINX_PATH},
         stdin=subprocess.DEVNULL,
@@ -63,4 +63,9 @@ def test_chaos_short_run_holds_its_targets() -> None:
     summary = [line for line in run.stdout.splitlines() if line.startswith("chaos summary:")]
     assert run.returncode == 0, output[-6000:]
     assert len(summary) == 1, output[-6000:]
-    assert summary[0].startswith("chaos summary: websocket PASS - 3 replicas"), summary[0]
+    assert summary[0].startswith(f"chaos summary: {transport} PASS - 3 replicas"), summary[0]
+
+
+@pytest.mark.timeout(RUN_TIMEOUT_S + 60)
+def test_chaos_short_run_holds_its_targets() -> None:
+    run_short("websocket")

@@ -22,6 +22,7 @@ from app.deps import find_services
 from app.guards import RequestGuard, admit_websocket
 from app.instance import runtime_file
 from app.outages import answer_outages_with_503
+from app.routes.channels import router as channels_router
 from app.routes.dashboard import ASSETS_DIR as DASHBOARD_ASSETS
 from app.routes.dashboard import router as dashboard_router
 from app.routes.events import EVENTS_SOCKET_PATH, events_socket
@@ -169,6 +170,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=_ROOT / "static"), name="static")
     app.mount("/overlays", StaticFiles(directory=_ROOT / "overlays", html=True), name="overlays")
     app.include_router(tokens_router)
+    app.include_router(channels_router)
     app.include_router(system_router)
     app.include_router(demo_router)
     app.include_router(metrics_router)

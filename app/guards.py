@@ -80,7 +80,7 @@ class BodyTooLarge(Exception):
 #: Paths (and everything below them) of the routes guarded by AdminRequired: app/routes/
 #: system.py (/system/*, /metrics, /demo/*), events.py (/keys), tokens.py (/tokens, but for
 #: the OAuth callback Twitch sends the browser to) and dashboard.py (/dashboard/config).
-_CONTROL_TREES = ("/system", "/keys", "/tokens", "/demo")
+_CONTROL_TREES = ("/system", "/keys", "/tokens", "/demo", "/channels")
 _CONTROL_EXACT = frozenset({"/metrics", "/dashboard/config"})
 _PUBLIC_EXACT = frozenset({"/tokens/callback"})
 

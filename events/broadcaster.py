@@ -86,6 +86,11 @@ class Broadcaster:
         self.retention_seconds = retention_seconds
         # Copy-on-write tuple: the hot loop iterates it without copying per event.
         self._clients: tuple[Client, ...] = ()
+        #: The index of clients by channel: a channel's event is offered to the clients of
+        #: that channel and to those of every channel, never to the other channels' clients,
+        #: so its cost follows its audience, not the number of clients.
+        self._unrestricted: tuple[Client, ...] = ()
+        self._by_channel: dict[str, tuple[Client, ...]] = {}
         self.stats = BroadcastStats()
         #: Set once the tail knows its position in the log: every event appended from then
         #: on reaches the clients (tests and status wait on it).
@@ -96,9 +101,21 @@ class Broadcaster:
     def add(self, client: Client) -> None:
         client.on_too_slow = self._count_slow
         self._clients = (*self._clients, client)
+        if client.channels is None:
+            self._unrestricted = (*self._unrestricted, client)
+        for channel in client.channels or ():
+            self._by_channel[channel] = (*self._by_channel.get(channel, ()), client)
 
     def remove(self, client: Client) -> None:
         self._clients = tuple(c for c in self._clients if c is not client)
+        if client.channels is None:
+            self._unrestricted = tuple(c for c in self._unrestricted if c is not client)
+        for channel in client.channels or ():
+            rest = tuple(c for c in self._by_channel.get(channel, ()) if c is not client)
+            if rest:
+                self._by_channel[channel] = rest
+            else:
+                self._by_channel.pop(channel, None)
 
     def connected_clients(self) -> int:
         return len(self._clients)
@@ -154,7 +171,16 @@ class Broadcaster:
         """Offer `event` to every matching client (never awaits)."""
         self.stats.events += 1
         name = event.name
-        for client in self._clients:
+        channel = event.channel
+        if channel is None:  # a system event: every client's
+            for client in self._clients:
+                if client.filter.matches(name):
+                    client.offer(event)
+            return
+        for client in self._unrestricted:
+            if client.filter.matches(name):
+                client.offer(event)
+        for client in self._by_channel.get(channel, ()):
             if client.filter.matches(name):
                 client.offer(event)
 
@@ -264,7 +290,7 @@ def _is_envelope(text: str) -> bool:
         return False
     return (
         isinstance(value, dict)
-        and value.keys() == _ENVELOPE_KEYS
+        and value.keys() - {"channel"} == _ENVELOPE_KEYS
         and isinstance(value["id"], str)
         and isinstance(value["event"], str)
     )

@@ -150,6 +150,7 @@ class Client:
 
     __slots__ = (
         "_flusher",
+        "channels",
         "close_request",
         "closing",
         "delivered",
@@ -174,9 +175,13 @@ class Client:
         label: str = "client",
         replaying: bool = False,
         on_too_slow: Callable[[Client], None] | None = None,
+        channels: frozenset[str] | None = None,
     ) -> None:
         self.sink = sink
         self.filter = event_filter
+        #: The ids of the channels whose events it gets (None: every channel's); events of no
+        #: channel (system events) reach it whatever this is.
+        self.channels = channels
         self.max_messages = max_messages
         self.max_bytes = max_bytes
         self.label = label
@@ -194,6 +199,13 @@ class Client:
         self.close_request: asyncio.Future[tuple[int | None, str]] = (
             asyncio.get_running_loop().create_future()
         )
+
+    def accepts(self, event: Outgoing) -> bool:
+        """Its filters take `event` (the broadcaster's index applies the channel live)."""
+        channel = event.channel
+        if channel is not None and self.channels is not None and channel not in self.channels:
+            return False
+        return self.filter.matches(event.name)
 
     # -- called by the broadcaster, never awaits --------------------------------------------
 

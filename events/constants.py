@@ -60,6 +60,8 @@ CLOSE_TOO_SLOW = 4008
 CLOSE_UNAUTHORIZED = 4001
 #: The query string is invalid (bad filter or since id).
 CLOSE_BAD_REQUEST = 4000
+#: The key is valid but may not receive what was asked (another channel's events).
+CLOSE_FORBIDDEN = 4003
 #: The client broke the inbound rules (too big, too many, not JSON).
 CLOSE_POLICY = 1008
 #: The server is shutting down or restarting; reconnect.

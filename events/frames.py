@@ -37,12 +37,16 @@ class Outgoing:
     id: str | None
     text: str
     key: tuple[int, int] = (0, 0)
+    #: The id of the channel the event belongs to; None for system events (every channel's).
+    channel: str | None = None
     _frame: bytes | None = field(default=None, repr=False)
 
     @classmethod
-    def build(cls, name: str, event_id: str | None, text: str) -> Outgoing:
+    def build(
+        cls, name: str, event_id: str | None, text: str, channel: str | None = None
+    ) -> Outgoing:
         key = parse_stream_id(event_id) if event_id else (0, 0)
-        return cls(name, event_id, text, key)
+        return cls(name, event_id, text, key, channel)
 
     @property
     def frame(self) -> bytes:

@@ -2,7 +2,8 @@
 
 A key is `sck_` + 256 random bits (url-safe base64), shown once at creation. The store keeps
 only its sha256 (a slow hash adds nothing for a 256-bit random secret) under the namespace
-`client_keys`, with a `KeyRecord` as JSON: name, scope (a filter, see events.filters), creation
+`client_keys`, with a `KeyRecord` as JSON: name, scope (a filter, see events.filters), the
+channels it is bound to (broadcaster ids, or `*` for an operator's key: every channel), creation
 time and a short public id (the first hash characters) for listing and revoking. Revoking
 deletes the record, so the next connection with that key is refused.
 """
@@ -26,9 +27,10 @@ from events.publisher import now_iso
 
 logger = logging.getLogger("streamcore.events")
 
-__all__ = ["ClientKeys", "KeyRecord", "hash_key"]
+__all__ = ["ALL_CHANNELS", "ClientKeys", "KeyRecord", "hash_key"]
 
 _NAME = re.compile(r"^[A-Za-z0-9._ -]{1,64}$")
+ALL_CHANNELS = "*"
 #: Longest key we hash; anything longer is refused before hashing (no work for garbage).
 _MAX_KEY_LENGTH = 200
 
@@ -45,10 +47,20 @@ class KeyRecord:
     name: str
     events: str
     created_at: str
+    #: Comma-separated channel ids the key may receive, or "*" (every channel; keys made
+    #: before channels existed).
+    channels: str = ALL_CHANNELS
 
     @property
     def scope(self) -> EventFilter:
         return EventFilter.parse(self.events)
+
+    @property
+    def channel_ids(self) -> frozenset[str] | None:
+        """The channels it is bound to; None for every channel."""
+        if self.channels == ALL_CHANNELS:
+            return None
+        return frozenset(c for c in self.channels.split(",") if c)
 
     def public(self) -> dict[str, str]:
         return asdict(self)
@@ -60,8 +72,11 @@ class ClientKeys:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    async def create(self, name: str, events: str = "") -> tuple[str, KeyRecord]:
-        """A new key and its record; the key is returned here and never again."""
+    async def create(
+        self, name: str, events: str = "", channels: frozenset[str] | None = None
+    ) -> tuple[str, KeyRecord]:
+        """A new key and its record; the key is returned here and never again. `channels`:
+        the channel ids it is bound to (None: every channel)."""
         if not _NAME.match(name):
             raise ClientKeyError(
                 f"Invalid key name {name[:70]!r}: use 1-64 letters, digits, spaces, '.', '_' or '-'"
@@ -71,7 +86,10 @@ class ClientKeys:
             raise KeyNameTaken(f"A key named {name!r} exists: revoke it first or pick another name")
         key = CLIENT_KEY_PREFIX + secrets.token_urlsafe(CLIENT_KEY_BYTES)
         digest = hash_key(key)
-        record = KeyRecord(id=digest[:12], name=name, events=str(scope), created_at=now_iso())
+        bound = ALL_CHANNELS if channels is None else ",".join(sorted(channels))
+        record = KeyRecord(
+            id=digest[:12], name=name, events=str(scope), created_at=now_iso(), channels=bound
+        )
         await self._store.put(CLIENT_KEYS_NAMESPACE, digest, json.dumps(record.public()))
         return key, record
 

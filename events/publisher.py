@@ -3,7 +3,8 @@
 `EventPublisher.publish(name, data)` appends the event to the durable event log
 (EVENTS_LOG_STREAM, whose entry id becomes the envelope's `id`, ordered across processes),
 which every broadcaster tails, and then PUBLISHes the envelope `{"event", "data", "id", "ts"}`
-to `events:{name}` for other programs that listen there. The data is serialised once here.
+(plus `"channel": {"id", "login"}` for a channel's event, core.channels) to `events:{name}`
+for other programs that listen there. The data is serialised once here.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bus import Bus, BusUnavailable
+from core.channels import ChannelTag
 from core.constants import EMIT_ONCE_TTL_S, EVENTS_CHANNEL, EVENTS_LOG_STREAM
 from events.errors import EventDataError, InvalidEventName
 
@@ -67,11 +69,15 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def envelope_text(name: str, data_json: str, event_id: str, ts: str) -> str:
-    """The envelope as JSON text, built around already-encoded data (no second encode)."""
+def envelope_text(
+    name: str, data_json: str, event_id: str, ts: str, channel_json: str | None = None
+) -> str:
+    """The envelope as JSON text, built around already-encoded data (no second encode);
+    `channel_json` is ChannelTag.as_json() for a channel's event."""
+    channel = f',"channel":{channel_json}' if channel_json else ""
     return (
         f'{{"event":{json.dumps(name)},"data":{data_json},"id":{json.dumps(event_id)},'
-        f'"ts":{json.dumps(ts)}}}'
+        f'"ts":{json.dumps(ts)}{channel}}}'
     )
 
 
@@ -83,9 +89,14 @@ class EventPublisher:
         self._retention = retention
 
     async def publish(
-        self, name: str, data: Any, origin: str = "event", once_key: str | None = None
+        self,
+        name: str,
+        data: Any,
+        origin: str = "event",
+        once_key: str | None = None,
+        channel: ChannelTag | None = None,
     ) -> str:
-        """Emit `data` as event `name`; returns the envelope id.
+        """Emit `data` as event `name` (of `channel`, if any); returns the envelope id.
 
         With `once_key`, a repeat of the same key (a retried worker `handle`) appends nothing
         and returns the id the first emit got (see core.constants.EMIT_ONCE_KEY).
@@ -94,6 +105,9 @@ class EventPublisher:
         data_json = encode_data(data, origin)
         ts = now_iso()
         fields = {"event": name, "data": data_json, "ts": ts}
+        channel_json = None
+        if channel is not None:
+            channel_json = fields["channel"] = channel.as_json()
         if once_key is None:
             event_id = await self._bus.append(EVENTS_LOG_STREAM, fields, self._retention)
         else:
@@ -103,7 +117,8 @@ class EventPublisher:
             if not first:
                 return event_id
         await self._bus.publish(
-            EVENTS_CHANNEL.format(name=name), envelope_text(name, data_json, event_id, ts)
+            EVENTS_CHANNEL.format(name=name),
+            envelope_text(name, data_json, event_id, ts, channel_json),
         )
         return event_id
 

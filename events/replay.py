@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass, field
 
 from bus.base import StreamEntry, parse_stream_id
+from core.channels import ChannelTag
 from events.errors import InvalidSinceId
 from events.frames import Outgoing
 from events.publisher import envelope_text, now_iso
@@ -70,8 +71,10 @@ def entry_to_outgoing(entry: StreamEntry) -> Outgoing:
     fields = entry.fields
     name = fields.get("event", "")
     data_json = fields.get("data", "null")
-    text = envelope_text(name, data_json, entry.id, fields.get("ts", ""))
-    return Outgoing.build(name, entry.id, text)
+    channel_json = fields.get("channel")
+    text = envelope_text(name, data_json, entry.id, fields.get("ts", ""), channel_json)
+    channel = ChannelTag.from_json(channel_json)
+    return Outgoing.build(name, entry.id, text, channel.id if channel is not None else None)
 
 
 @dataclass(slots=True)

@@ -52,9 +52,10 @@ async def serve_client(
     bus: Bus,
     settings: Settings,
     key_id: str | None = None,
+    channels: frozenset[str] | None = None,
 ) -> None:
     """Serve one client whose access is settled; `scope` is what its key (`key_id`) may
-    receive."""
+    receive, `channels` the ids of the channels whose events it gets (None: every one)."""
     query = websocket.query_params
     try:
         requested = EventFilter.parse(query.get("events"))
@@ -84,6 +85,7 @@ async def serve_client(
         settings.ws_client_buffer_bytes,
         label=f"{peer.host}:{peer.port}" if peer else "client",
         replaying=since is not None,
+        channels=channels,
     )
     client.key_id = key_id
     broadcaster.add(client)
@@ -141,7 +143,7 @@ async def _replay(
         last = event.key
         if client.closing:
             return
-        if client.filter.matches(event.name):
+        if client.accepts(event):
             await client.send_now(event)
     client.go_live(last)
 

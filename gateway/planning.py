@@ -8,7 +8,7 @@ disabled ones, ones no worker wants) and skip (over the cost or per-connection l
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -58,11 +58,14 @@ def distinct_wanted(subscriptions: Iterable[dict[str, Any]]) -> list[Wanted]:
     return list(seen.values())
 
 
-def estimated_cost(wanted: Wanted, own_user_id: str | None) -> int:
+def estimated_cost(wanted: Wanted, own_user_id: str | Collection[str] | None) -> int:
+    """Twitch's cost: 0 when the condition names a user who authorized this client (any of
+    `own_user_id`: one id, or every channel's), else 1 for types needing no authorization."""
     if wanted.type not in NO_AUTHORIZATION_TYPES:
         return 0
     named = {v for k, v in wanted.condition.items() if k.endswith("user_id")}
-    return 0 if own_user_id in named else 1
+    owned = {own_user_id} if isinstance(own_user_id, str) else set(own_user_id or ())
+    return 0 if named & owned else 1
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,7 @@ def plan_reconciliation(
     wanted: Sequence[Wanted],
     existing: Sequence[dict[str, Any]],
     target: Target | str,
-    own_user_id: str | None = None,
+    own_user_id: str | Collection[str] | None = None,
     max_total_cost: int = MAX_TOTAL_COST,
     max_per_connection: int = MAX_PER_CONNECTION,
     exclude: Iterable[SubKey] = (),

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -172,7 +172,7 @@ class SubscriptionBook:
         self,
         wanted: Sequence[Wanted],
         target: Target | str,
-        own_user_id: str | None,
+        own_user_id: str | Collection[str] | None,
         scopes: Sequence[str],
     ) -> Plan:
         """Make Twitch's subscriptions match `wanted` on `target`; returns the plan run."""

@@ -13,6 +13,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import json
 import logging
 import secrets
@@ -28,6 +30,7 @@ from bus.base import Bus
 from core.constants import TOKEN_REFRESH_LOCK
 from core.settings import Settings
 from db_infrastructure.base import Store
+from tokens.channels import ChannelRegistry
 from tokens.constants import (
     HTTP_TIMEOUT_S,
     REFRESH_AHEAD_S,
@@ -53,6 +56,8 @@ from tokens.vault import TokenVault
 logger = logging.getLogger("streamcore.tokens")
 
 TokenState = Literal["ok", "auth_required"]
+#: What an authorization is for: the default channel's token, or another channel.
+Purpose = Literal["main", "channel"]
 
 
 class TokenManager:
@@ -75,6 +80,8 @@ class TokenManager:
         self._store = store
         self._bus = bus
         self._vault = TokenVault(store, cipher or settings)
+        #: The channels that authorized StreamCore (this token's broadcaster among them).
+        self.channels = ChannelRegistry(store, cipher or settings)
         self._required = required_scopes
         self._clock = clock
         self._sleep = sleep
@@ -150,6 +157,7 @@ class TokenManager:
             await self.mark_auth_required("no Twitch token is stored yet")
             return
         self._use(token)
+        await self.channels.ensure_recorded(token)  # a token stored before channels existed
         await self.validate()
 
     async def validate(self) -> None:
@@ -279,52 +287,70 @@ class TokenManager:
 
     # -- authorization --------------------------------------------------------------------------
 
-    async def auth_link(self) -> dict[str, Any]:
-        """A Twitch authorization link with a single-use `state` that lives STATE_TTL_S."""
+    async def auth_link(self, purpose: Purpose = "main") -> dict[str, Any]:
+        """A Twitch authorization link with a single-use `state` that lives STATE_TTL_S;
+        `purpose` "channel" adds the broadcaster who approves it as another channel."""
         scopes = self.required_scopes()
         state = secrets.token_urlsafe(32)
         url = self.oauth.authorize_url(scopes, state)  # raises first when TWITCH_CLIENT_ID unset
-        record = json.dumps({"scopes": scopes, "created_at": self._clock()})
+        record = json.dumps({"scopes": scopes, "created_at": self._clock(), "purpose": purpose})
         await self._store.put(STATE_NAMESPACE, state, record, ttl_s=STATE_TTL_S)
-        if self._state == "auth_required":
+        if self._state == "auth_required" and purpose == "main":
             self._auth_url, self._auth_url_at = url, self._clock()
         return {"auth_url": url, "scopes": scopes}
 
-    async def consume_state(self, state: str | None) -> None:
-        """Accept a callback's `state` once; raise InvalidOAuthState otherwise."""
-        if not state or await self._store.take(STATE_NAMESPACE, state) is None:
+    async def consume_state(self, state: str | None) -> Purpose:
+        """Accept a callback's `state` once (its purpose); raise InvalidOAuthState otherwise."""
+        record = await self._store.take(STATE_NAMESPACE, state) if state else None
+        if record is None:
             raise InvalidOAuthState(
                 "This authorization link is unknown, expired or was already used; nothing was "
                 "stored. Start again at /tokens/link (links work once, for 10 minutes)."
             )
+        with contextlib.suppress(ValueError, AttributeError):
+            if json.loads(record).get("purpose") == "channel":
+                return "channel"
+        return "main"
 
     async def complete_authorization(self, code: str, state: str | None) -> TokenSet:
         """The OAuth callback: check `state`, exchange `code`, learn the user, store it."""
-        await self.consume_state(state)
+        purpose = await self.consume_state(state)
         grant = await self.oauth.exchange_code(code)
         token = await self.oauth.identify(grant, self._clock())
-        await self.adopt(token)
+        await self._adopt_for(purpose, token)
         return token
+
+    async def _adopt_for(self, purpose: Purpose, token: TokenSet) -> None:
+        """A channel's token is kept apart, unless there is no default channel yet (then it
+        is the default) or it is the default channel's broadcaster authorizing again."""
+        if purpose == "channel" and self.user_id and token.user_id != self.user_id:
+            await self.channels.add_with_token(token)
+            logger.info("Added channel %s (scopes: %s)", token.login, " ".join(token.scopes))
+        else:
+            await self.adopt(token)
 
     async def adopt(self, token: TokenSet) -> None:
         """Store a newly authorized token and use it from now on."""
         async with self._refresh_lock:
             await self._vault.save(token)
             self._use(token)
+        await self.channels.record_authorized(token)
         self.validated_at = self._clock()
         logger.info("Connected to Twitch as %s (scopes: %s)", token.login, " ".join(token.scopes))
         missing = self.missing_scopes()
         if missing:
             logger.warning("The new Twitch token lacks scopes %s", missing)
 
-    async def begin_device_flow(self) -> tuple[DeviceFlow, Coroutine[Any, Any, None]]:
+    async def begin_device_flow(
+        self, purpose: Purpose = "main"
+    ) -> tuple[DeviceFlow, Coroutine[Any, Any, None]]:
         """Start a device flow; the caller runs the returned coroutine (it polls and stores)."""
         return await self.device_flows.begin(
             self.oauth,
             self.required_scopes(),
             sleep=self._sleep,
             clock=self._clock,
-            adopt=self.adopt,
+            adopt=functools.partial(self._adopt_for, purpose),
         )
 
     async def revoke(self) -> dict[str, Any]:

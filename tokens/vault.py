@@ -62,14 +62,16 @@ def _key_from_file(path: Path) -> bytes:
 
 
 class TokenVault:
-    """Reads and writes the one user token, encrypted, through the store.
+    """Reads and writes one user token, encrypted, through the store: the default channel's
+    (`key` TOKEN_KEY) or another channel's (`channel:<id>`).
 
     Give it a Fernet, or settings to load one from (lazily: no key file is created before
     there is a token to protect).
     """
 
-    def __init__(self, store: Store, cipher: Fernet | Settings) -> None:
+    def __init__(self, store: Store, cipher: Fernet | Settings, key: str = TOKEN_KEY) -> None:
         self._store = store
+        self._key = key
         self._settings = cipher if isinstance(cipher, Settings) else None
         self._fernet = cipher if isinstance(cipher, Fernet) else None
 
@@ -81,7 +83,7 @@ class TokenVault:
         return self._fernet
 
     async def load(self) -> TokenSet | None:
-        sealed = await self._store.get(TOKENS_NAMESPACE, TOKEN_KEY)
+        sealed = await self._store.get(TOKENS_NAMESPACE, self._key)
         if sealed is None:
             return None
         try:
@@ -95,7 +97,7 @@ class TokenVault:
 
     async def save(self, token: TokenSet) -> None:
         sealed = self._cipher.encrypt(token.to_json().encode()).decode()
-        await self._store.put(TOKENS_NAMESPACE, TOKEN_KEY, sealed)
+        await self._store.put(TOKENS_NAMESPACE, self._key, sealed)
 
     async def delete(self) -> None:
-        await self._store.delete(TOKENS_NAMESPACE, TOKEN_KEY)
+        await self._store.delete(TOKENS_NAMESPACE, self._key)

@@ -24,6 +24,7 @@ from typing import TypeVar
 from bus import Bus, BusUnavailable, StreamEntry
 from bus.base import parse_stream_id
 from core.backoff import Backoff
+from core.channels import channel_of
 from core.loopwatch import ACTIVITIES
 from core.metrics import observe_latency
 from worker_runtime.deadletters import add_dead_letter
@@ -229,9 +230,11 @@ class WorkerConsumer:
             attempts += 1
             # Each attempt numbers its emits from 0 again, so a retry re-emits under the same
             # keys and the events already out keep their ids (workers.base.EmitSource).
-            source = EMIT_SOURCE.set(EmitSource(_source_of(entry)))
+            current = EmitSource(_source_of(entry))
+            source = EMIT_SOURCE.set(current)
             try:
                 payload = json.loads(entry.fields["payload"])
+                current.channel = channel_of(payload)  # what `self.channel` and emits carry
                 with ACTIVITIES.running(f"worker {worker.name}: handle({event_type})"):
                     await asyncio.wait_for(
                         worker.handle(event_type, payload), timeout=worker.handle_timeout_s

@@ -37,6 +37,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from core.channels import ChannelTag
 from core.constants import EMIT_ONCE_KEY
 from core.errors import StreamCoreError
 from events.publisher import EventPublisher, check_event_name
@@ -72,6 +73,8 @@ class EmitSource:
     #: "<stream>/<entry id>" of the entry handled (for a replay: of the original entry).
     entry: str
     emitted: int = 0
+    #: The channel of the notification handled (its subscription's broadcaster).
+    channel: ChannelTag | None = None
 
     def next_key(self, worker_name: str) -> str:
         key = EMIT_ONCE_KEY.format(worker=worker_name, source=self.entry, index=self.emitted)
@@ -317,7 +320,16 @@ class BaseWorker(metaclass=WorkerMeta):
         checked = self._checked(name, data)
         source = EMIT_SOURCE.get()
         once_key = source.next_key(self.name) if source is not None else None
-        return await publisher.publish(name, checked, origin=self.name, once_key=once_key)
+        return await publisher.publish(
+            name, checked, origin=self.name, once_key=once_key, channel=self.channel
+        )
+
+    @property
+    def channel(self) -> ChannelTag | None:
+        """The channel of the notification being handled (`id`, `login`), else None: emits
+        inside `handle` carry it, so clients filtering on that channel get them."""
+        source = EMIT_SOURCE.get()
+        return source.channel if source is not None else None
 
     def _checked(self, name: str, data: Any) -> Any:
         if not self.emits:

@@ -1,10 +1,13 @@
 """HTTP and WebSocket routes of the fan-out: `WS /ws/events`, `GET /events/schema`, `/keys`.
 
-`WS /ws/events?key=&events=&since=` access: a key (`?key=`, since OBS browser sources cannot
-set headers) is required when StreamCore listens beyond loopback or WS_REQUIRE_AUTH=true; a
-key that is given is always checked. A missing, unknown or revoked key: accept, then close 4001
-with a reason; nothing else is sent first. A key's scope narrows what the client gets. The
-rest of the client's life is `events.session.serve_client`.
+`WS /ws/events?key=&events=&since=&channel=` access: a key (`?key=`, since OBS browser sources
+cannot set headers) is required when StreamCore listens beyond loopback or WS_REQUIRE_AUTH=true;
+a key that is given is always checked. A missing, unknown or revoked key: accept, then close
+4001 with a reason; nothing else is sent first. A key's scope narrows what the client gets.
+`?channel=` (logins or ids, comma-separated) keeps only those channels' events (and the system
+events, which belong to no channel); an unknown channel closes 4000. A key bound to channels
+gets only theirs, and asking for another closes 4003. The rest of the client's life is
+`events.session.serve_client`.
 """
 
 from __future__ import annotations
@@ -20,12 +23,18 @@ from app.access import AdminRequired, beyond_loopback, dashboard_session_verifie
 from app.deps import BusDep, DiscoveryDep, StoreDep, find_services
 from core.settings import Settings
 from db_infrastructure import StoreUnavailable
-from events.constants import CLOSE_TRY_AGAIN, CLOSE_UNAUTHORIZED
+from events.constants import (
+    CLOSE_BAD_REQUEST,
+    CLOSE_FORBIDDEN,
+    CLOSE_TRY_AGAIN,
+    CLOSE_UNAUTHORIZED,
+)
 from events.errors import ClientKeyError, EventsError, UnknownKey
 from events.filters import ALL_EVENTS
-from events.keys import ClientKeys, KeyRecord, revoke_everywhere
+from events.keys import ALL_CHANNELS, ClientKeys, KeyRecord, revoke_everywhere
 from events.schema import event_schema
 from events.session import refuse, serve_client
+from tokens.channels import ChannelRegistry
 
 __all__ = ["EVENTS_SOCKET_PATH", "events_socket", "router"]
 
@@ -34,6 +43,8 @@ EVENTS_SOCKET_PATH = "/ws/events"
 
 logger = logging.getLogger("streamcore.events")
 router = APIRouter()
+#: Channels one client may name in `?channel=` (more is a misuse; `*` takes every channel).
+MAX_CHANNELS_PER_CLIENT = 100
 
 
 # -- HTTP -------------------------------------------------------------------------------------
@@ -47,6 +58,8 @@ async def get_event_schema(discovery: DiscoveryDep) -> dict[str, Any]:
 class KeyCreate(BaseModel):
     name: str = Field(min_length=1, max_length=64)
     events: str = ""
+    #: Logins or ids of the channels the key may receive; ["*"] (the default): every channel.
+    channels: list[str] = Field(default_factory=lambda: [ALL_CHANNELS], max_length=1000)
 
 
 @router.get("/keys", summary="List client keys (never the keys themselves)")
@@ -57,10 +70,30 @@ async def list_keys(store: StoreDep, _: AdminRequired) -> list[dict[str, str]]:
 @router.post("/keys", status_code=201, summary="Create a client key; shown once")
 async def create_key(body: KeyCreate, store: StoreDep, _: AdminRequired) -> dict[str, str]:
     try:
-        key, record = await ClientKeys(store).create(body.name, body.events)
-    except (ClientKeyError, EventsError) as error:
+        channels = await _resolve_channels(ChannelRegistry(store), ",".join(body.channels))
+        key, record = await ClientKeys(store).create(body.name, body.events, channels)
+    except (ClientKeyError, EventsError, UnknownChannel) as error:
         raise HTTPException(400, str(error)) from None
     return {**record.public(), "key": key}
+
+
+class UnknownChannel(ValueError):
+    pass
+
+
+async def _resolve_channels(registry: ChannelRegistry, text: str | None) -> frozenset[str] | None:
+    """The ids of the channels `text` names (logins or ids, comma-separated); None for none
+    named or `*` (every channel). UnknownChannel names one that never authorized StreamCore."""
+    names = [name.strip() for name in (text or "").split(",") if name.strip()]
+    if not names or ALL_CHANNELS in names:
+        return None
+    ids = set()
+    for name in names[:MAX_CHANNELS_PER_CLIENT]:
+        record = await registry.resolve(name)
+        if record is None:
+            raise UnknownChannel(f"unknown channel {name[:40]!r}: `streamcore channels list`")
+        ids.add(record.id)
+    return frozenset(ids)
 
 
 @router.delete("/keys/{name_or_id}", summary="Revoke a client key")
@@ -105,6 +138,7 @@ async def events_socket(websocket: WebSocket) -> None:
     key = websocket.query_params.get("key")
     scope = ALL_EVENTS
     key_id: str | None = None
+    record: KeyRecord | None = None
     if key or settings.ws_require_auth or beyond_loopback(settings, websocket.scope):
         record = None if key else _dashboard_session(websocket, settings)
         if record is None:
@@ -120,6 +154,22 @@ async def events_socket(websocket: WebSocket) -> None:
             return
         scope = record.scope
         key_id = None if record is DASHBOARD_RECORD else record.id
+    try:
+        channels = await _resolve_channels(
+            services.tokens.channels, websocket.query_params.get("channel")
+        )
+    except UnknownChannel as error:
+        await refuse(websocket, CLOSE_BAD_REQUEST, str(error))
+        return
+    except StoreUnavailable:
+        await refuse(websocket, CLOSE_TRY_AGAIN, "the channel list is unavailable; retry")
+        return
+    bound = record.channel_ids if record is not None else None
+    if bound is not None:
+        if channels is not None and not channels <= bound:
+            await refuse(websocket, CLOSE_FORBIDDEN, "this key may not receive that channel")
+            return
+        channels = bound if channels is None else channels
     await serve_client(
         websocket,
         scope=scope,
@@ -127,6 +177,7 @@ async def events_socket(websocket: WebSocket) -> None:
         bus=services.bus,
         settings=settings,
         key_id=key_id,
+        channels=channels,
     )
 
 

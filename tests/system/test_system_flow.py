@@ -147,7 +147,12 @@ async def test_start_is_idempotent_and_events_flow_to_the_bus(deployment: Deploy
         message = await asyncio.wait_for(alerts.get(), 10)
     envelope = json.loads(message.data)
     assert envelope["event"] == "alert.follow"
-    assert set(envelope) == {"event", "data", "id", "ts"}
+    assert set(envelope) == {"event", "data", "id", "ts", "channel"}
+    # The channel the follow was for: the authorized broadcaster.
+    token = runtime.tokens
+    assert envelope["channel"] == {"id": token.user_id, "login": token.login}
+    channels = (await deployment.api.get("/channels")).json()
+    assert [(c["id"], c["login"]) for c in channels] == [(token.user_id, token.login)]
     assert (await deployment.api.get("/")).json()["running"] is True
 
 

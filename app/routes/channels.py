@@ -1,0 +1,50 @@
+"""HTTP routes of the channels: list, add (a link and a device code), remove.
+
+A channel is a broadcaster who authorized StreamCore (tokens.channels). The first one is the
+default channel, whose token is the one at /tokens; `POST /channels` starts an authorization
+whose approver is added as another channel, by the OAuth link (opened in the broadcaster's
+browser) or by the device code (entered at Twitch's activation page), whichever comes first.
+Errors answer `{"error": <code>, "message": <what to do>}`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, Response
+
+from app.access import AdminRequired
+from app.deps import TasksDep, TokensDep
+from tokens.channels import DefaultChannel, UnknownChannel
+from tokens.errors import TokenError
+
+router = APIRouter(prefix="/channels", tags=["channels"])
+
+
+@router.get("", summary="The channels that authorized StreamCore, the default first")
+async def list_channels(tokens: TokensDep, _: AdminRequired) -> list[dict[str, Any]]:
+    records = await tokens.channels.list()
+    return [{**record.public(), "default": index == 0} for index, record in enumerate(records)]
+
+
+@router.post("", summary="Add a channel: a link and a device code for its broadcaster")
+async def add_channel(tokens: TokensDep, tasks: TasksDep, _: AdminRequired) -> Response:
+    try:
+        link = await tokens.auth_link("channel")
+        flow, finish = await tokens.begin_device_flow("channel")
+    except TokenError as error:
+        return JSONResponse({"error": "token_error", "message": str(error)}, status_code=400)
+    tasks.spawn(f"tokens.device.{flow.id}", finish)
+    return JSONResponse({**link, "device": flow.public()})
+
+
+@router.delete("/{login_or_id}", summary="Remove a channel: revoke and delete its token")
+async def remove_channel(login_or_id: str, tokens: TokensDep, _: AdminRequired) -> Response:
+    try:
+        record = await tokens.channels.remove(login_or_id, tokens.oauth)
+    except UnknownChannel as error:
+        return JSONResponse({"error": "not_found", "message": str(error)}, status_code=404)
+    except DefaultChannel as error:
+        return JSONResponse({"error": "default_channel", "message": str(error)}, status_code=409)
+    return JSONResponse({**record.public(), "status": "removed"})

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from simulator import (
     conduit_routes,
     control,
+    control_users,
     eventsub_ws,
     helix,
     index,
@@ -43,6 +44,7 @@ def create_app(state: SimulatorState) -> FastAPI:
         conduit_routes.router,
         oauth_routes.router,
         control.router,
+        control_users.router,
         webhook_routes.router,
     )
     for router in routers:

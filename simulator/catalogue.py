@@ -68,6 +68,10 @@ def _chat(name: str) -> SubscriptionType:
 #: Sent by Twitch itself when a conduit shard is disabled; the event names the conduit, the
 #: shard and its dead transport: https://dev.twitch.tv/docs/eventsub/handling-conduit-events/
 SHARD_DISABLED = "conduit.shard.disabled"
+#: Sent by Twitch when a user revokes their authorization of a client id; webhook and conduit
+#: only, with an app token whose client id is the condition's `client_id`:
+#: https://dev.twitch.tv/docs/eventsub/eventsub-subscription-types/#userauthorizationrevoke
+USER_AUTHORIZATION_REVOKE = "user.authorization.revoke"
 
 
 _TYPES: list[SubscriptionType] = [
@@ -149,13 +153,21 @@ _TYPES: list[SubscriptionType] = [
 ]
 
 #: Types about the app itself rather than a channel; the simulator sends their events on its
-#: own (a shard's socket closes), so they are not in CURRENT_VERSIONS and cannot be triggered.
+#: own (a shard's socket closes, a user revokes the app), so they are not in CURRENT_VERSIONS
+#: and cannot be triggered.
 APP_TYPES: tuple[SubscriptionType, ...] = (
     SubscriptionType(
         SHARD_DISABLED,
         "1",
         required=("client_id",),
         optional=("conduit_id",),
+        authorized_field=None,
+        app_token_only=True,
+    ),
+    SubscriptionType(
+        USER_AUTHORIZATION_REVOKE,
+        "1",
+        required=("client_id",),
         authorized_field=None,
         app_token_only=True,
     ),

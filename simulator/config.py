@@ -58,6 +58,8 @@ class SimulatorConfig:
     device_slow_down_step_s: float = DEVICE_SLOW_DOWN_STEP_S
     #: None: a device code waits for approval (activation page or control API).
     device_auto_approve_after_polls: int | None = None
+    #: Who /authorize and the device flow approve as: a role (broadcaster, moderator, bot), a
+    #: user id or a login; `POST /control/oauth` changes it at run time (synthetic users too).
     authorize_as: str = "broadcaster"
     authorize_deny: bool = False
 
@@ -73,6 +75,7 @@ class SimulatorConfig:
     #: sent again on the new socket after its welcome (same message_id), as production may.
     reconnect_overlap_duplicates: bool = True
 
+    #: Helix points per minute of each token bucket; `POST /control/ratelimit` changes it live.
     ratelimit_per_minute: int = RATELIMIT_PER_MINUTE
 
     #: TEST/LOCAL ONLY: also accept webhook callbacks over plain http and on any port (Twitch
@@ -88,8 +91,10 @@ class SimulatorConfig:
     webhook_concurrency: int = WEBHOOK_CONCURRENCY
 
     def __post_init__(self) -> None:
-        if self.authorize_as not in ("broadcaster", "moderator", "bot"):
-            raise ValueError("authorize_as must be 'broadcaster', 'moderator' or 'bot'")
+        if not self.authorize_as:
+            raise ValueError("authorize_as must name a role, a user id or a login")
+        if self.ratelimit_per_minute < 1:
+            raise ValueError("ratelimit_per_minute must be at least 1")
         if not 1 <= self.min_keepalive_s <= KEEPALIVE_MIN_S:
             raise ValueError(f"min_keepalive_s must be from 1 to {KEEPALIVE_MIN_S}")
         timers = (self.webhook_timeout_s, self.webhook_challenge_timeout_s)

@@ -1,9 +1,14 @@
 """The control API under `/control`: make the simulated Twitch do things on demand.
 
-Trigger events (bursts, stale, duplicated), reconnect or close sessions, pause keepalives,
-go silent, revoke subscriptions, revoke/expire/issue tokens, steer OAuth, approve device
-codes, list sessions, subscriptions, conduits and tokens (tokens only as fingerprints), and
-watch and break webhook delivery (`webhook_routes`, under /control/webhooks).
+Trigger events (bursts, stale, duplicated, for one channel), reconnect or close sessions,
+pause keepalives, go silent, revoke subscriptions, revoke/expire/issue tokens, steer OAuth,
+approve device codes, list sessions, subscriptions, conduits and tokens (tokens only as
+fingerprints), and watch and break webhook delivery (`webhook_routes`, under
+/control/webhooks). Users (synthetic channels, revoking a user's authorization) and the Helix
+rate limit are in `control_users`.
+
+Wherever a body names a `user`, it may be a role (broadcaster, moderator, bot), a user id or a
+login, synthetic users included.
 """
 
 from __future__ import annotations
@@ -34,6 +39,9 @@ class TriggerBody(BaseModel):
     event: dict[str, Any] = Field(default_factory=dict)
     #: Only subscriptions whose condition has these values receive the event.
     condition: dict[str, str] | None = None
+    #: Only subscriptions about this channel (the id a conduit routes by: broadcaster_user_id,
+    #: else to_/from_broadcaster_user_id), whatever the type's condition fields are called.
+    broadcaster_user_id: str | None = None
     #: Dotted field paths to raw strings, converted to the generated value's type (CLI --set).
     set: dict[str, str] = Field(default_factory=dict)
     count: int = Field(default=1, ge=1, le=10_000)
@@ -90,8 +98,9 @@ class DuplicateBody(BaseModel):
 
 async def _trigger(state: SimulatorState, body: TriggerBody, age_s: float) -> dict[str, Any]:
     return await state.trigger(
-        body.type, body.version, body.event, body.count, body.rate, body.condition, body.set, age_s
-    )
+        body.type, body.version, body.event, body.count, body.rate, body.condition, body.set,
+        age_s, body.broadcaster_user_id,
+    )  # fmt: skip
 
 
 @router.get("/health")
@@ -157,15 +166,16 @@ def _targets(state: SimulatorState, body: TokenTarget) -> list[AccessToken]:
             raise ControlError(404, "no such access token")
         return [token]
     if body.user:
-        return state.oauth.tokens_of_user(state.role_user(body.user).id)
+        return state.oauth.tokens_of_user(state.user(body.user).id)
     raise ControlError(400, "give 'access_token' or 'user'")
 
 
 @router.post("/tokens/revoke")
 async def revoke_tokens(request: Request, body: TokenTarget) -> dict[str, Any]:
+    """One token dies; or, with `user`, the user revokes the app (user.authorization.revoke)."""
     state = _state(request)
     if body.user and not body.access_token:
-        return state.revoke_user(state.role_user(body.user).id)
+        return state.revoke_user(state.user(body.user).id)
     tokens = _targets(state, body)
     for token in tokens:
         token.status = "revoked"
@@ -189,17 +199,23 @@ async def issue_token(request: Request, body: IssueBody) -> dict[str, Any]:
 async def oauth(request: Request, body: OAuthBody) -> dict[str, Any]:
     state = _state(request)
     if body.authorize_as is not None:
-        state.role_user(body.authorize_as)
+        state.user(body.authorize_as)
         state.authorize_as = body.authorize_as
     if body.deny is not None:
         state.authorize_deny = body.deny
-    return {"authorize_as": state.authorize_as, "deny": state.authorize_deny}
+    user = state.approving_user()
+    return {
+        "authorize_as": state.authorize_as,
+        "deny": state.authorize_deny,
+        "user_id": user.id,
+        "login": user.login,
+    }
 
 
 @router.post("/device/approve")
 async def approve_device(request: Request, body: DeviceBody) -> dict[str, Any]:
     state = _state(request)
-    user = state.role_user(body.user or state.authorize_as)
+    user = state.user(body.user) if body.user else state.approving_user()
     state.oauth.decide_device(body.user_code, None if body.deny else user.id)
     return {"user_code": body.user_code.upper(), "approved": not body.deny, "user_id": user.id}
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from simulator import events_data as data
@@ -17,6 +17,8 @@ from simulator.wire import rfc3339_nano
 
 rng = random.Random()
 Person = tuple[str, str, str]  # (id, login, display name)
+#: The running simulator's own users (synthetic channels included), by id; None if unknown.
+PeopleLookup = Callable[[str], Person | None]
 
 ROLE_USERS = default_role_users()
 KNOWN_PEOPLE: dict[str, Person] = {
@@ -48,16 +50,31 @@ def other_channel(exclude: str | None = None) -> Person:
 
 
 class EventContext:
-    """What a generator needs: the users the condition names and the caller's overrides."""
+    """What a generator needs: the users the condition names and the caller's overrides.
 
-    def __init__(self, condition: Mapping[str, str], overrides: Mapping[str, Any]) -> None:
+    `people` is the simulator's user directory, so an event about a synthetic channel carries
+    that channel's real login and display name."""
+
+    def __init__(
+        self,
+        condition: Mapping[str, str],
+        overrides: Mapping[str, Any],
+        people: PeopleLookup | None = None,
+    ) -> None:
         self.condition = condition
         self.overrides = overrides
-        self.broadcaster = person(
+        self.people = people
+        self.broadcaster = self.person(
             condition.get("broadcaster_user_id") or ROLE_USERS["broadcaster"].id
         )
         self.viewer = rng.choice(data.VIEWERS)
-        self.moderator = person(condition.get("moderator_user_id") or ROLE_USERS["moderator"].id)
+        self.moderator = self.person(
+            condition.get("moderator_user_id") or ROLE_USERS["moderator"].id
+        )
+
+    def person(self, user_id: str) -> Person:
+        known = self.people(user_id) if self.people is not None else None
+        return known if known is not None else person(user_id)
 
     def chose(self, key: str, default: Any) -> Any:
         """An override that changes the event's shape (anonymity, notice type) if given."""

@@ -20,7 +20,7 @@ from simulator import events_chat as chat
 from simulator import events_engagement as engagement
 from simulator.catalogue import CURRENT_VERSIONS, lookup
 from simulator.errors import SimulatorError
-from simulator.event_context import ROLE_USERS, EventContext
+from simulator.event_context import ROLE_USERS, EventContext, PeopleLookup
 from simulator.events_chat import (
     cheer_text,
     cheered_bits,
@@ -121,15 +121,17 @@ def generate_event(
     version: str | None = None,
     condition: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
+    people: PeopleLookup | None = None,
 ) -> dict[str, Any]:
-    """The `event` object of a notification of `sub_type` for a subscription with `condition`."""
+    """The `event` object of a notification of `sub_type` for a subscription with `condition`;
+    `people` names the simulator's own users (synthetic channels too)."""
     current = SUPPORTED_TYPES.get(sub_type)
     if current is None:
         raise SimulatorError(unknown_type_message(sub_type))
     if version is not None and version != current:
         raise SimulatorError(f"{sub_type} is simulated in version {current} only, not {version}")
     overrides = dict(overrides or {})
-    ctx = EventContext(condition or default_condition(sub_type), overrides)
+    ctx = EventContext(condition or default_condition(sub_type), overrides, people)
     event = _GENERATORS[sub_type](ctx)
     return _merge(event, overrides)
 

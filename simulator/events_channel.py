@@ -9,7 +9,6 @@ from simulator import events_data as data
 from simulator.event_context import (
     EventContext,
     other_channel,
-    person,
     rng,
     timestamp_in,
     user_fields,
@@ -122,8 +121,8 @@ def bits_use(ctx: EventContext) -> dict[str, Any]:
 def raid(ctx: EventContext) -> dict[str, Any]:
     to_id = ctx.condition.get("to_broadcaster_user_id")
     from_id = ctx.condition.get("from_broadcaster_user_id")
-    target = person(to_id) if to_id else other_channel(from_id)
-    source = person(from_id) if from_id else other_channel(to_id)
+    target = ctx.person(to_id) if to_id else other_channel(from_id)
+    source = ctx.person(from_id) if from_id else other_channel(to_id)
     return {
         **user_fields("from_broadcaster_", source),
         **user_fields("to_broadcaster_", target),

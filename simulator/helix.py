@@ -9,6 +9,8 @@ Twitch's body {"error": "Bad Request", "status": 400, "message": "..."}.
 
 from __future__ import annotations
 
+import base64
+import itertools
 import json
 import uuid
 from typing import Annotated, Any
@@ -19,6 +21,7 @@ from fastapi.responses import JSONResponse, Response
 from simulator.errors import HelixError
 from simulator.events import chat_fragments
 from simulator.oauth import AccessToken
+from simulator.ratelimit import UNAUTHENTICATED
 from simulator.state import SimulatorState
 
 router = APIRouter(prefix="/helix")
@@ -38,7 +41,7 @@ def authenticate(request: Request) -> AccessToken:
     """Check Client-Id + Bearer token and charge the rate limit; raise HelixError otherwise."""
     state = sim_state(request)
     client_id = request.headers.get("client-id", "")
-    request.state.bucket = state.ratelimits.bucket(client_id, "unauthenticated")
+    request.state.bucket = state.ratelimits.bucket(client_id, UNAUTHENTICATED)
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
         raise HelixError(401, "OAuth token is missing")
@@ -93,12 +96,30 @@ async def create_subscription(request: Request, token: Token) -> Response:
         state.webhooks.verify_subscription(sub)  # the challenge goes out after this answer
     elif sub.conduit_id is None:
         state.sessions[sub.session_id].subscribe_deadline = None
-    owned = state.subscriptions.owned_by(token.client_id, token.user_id)
-    totals = state.subscriptions.totals(owned, app=token.user_id is None)
+    totals = state.subscriptions.totals(token.client_id, token.user_id)
     return json_response(request, {"data": [sub.public()], **totals}, 202)
 
 
 _FILTERS = ("status", "type", "user_id", "subscription_id")
+#: Subscriptions per page of Get EventSub Subscriptions. Twitch documents no page size (and no
+#: `first`); 100 is Helix's usual maximum, and `pagination.cursor` + `after` page on.
+SUBSCRIPTIONS_PAGE = 100
+
+
+def encode_cursor(seq: int) -> str:
+    """An opaque cursor, as Twitch's are: clients must not build or parse them."""
+    return base64.urlsafe_b64encode(f"sub:{seq}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        kind, _, seq = text.partition(":")
+        if kind != "sub" or not seq.isdigit():
+            raise ValueError(text)
+        return int(seq)
+    except ValueError:
+        raise HelixError(400, "invalid cursor in 'after'") from None
 
 
 @router.get("/eventsub/subscriptions")
@@ -109,23 +130,18 @@ async def list_subscriptions(request: Request, token: Token) -> Response:
         raise HelixError(
             400, "use at most one of the filters status, type, user_id, subscription_id"
         )
-    if "after" in request.query_params:
-        raise HelixError(400, "invalid cursor in 'after'")
+    after = decode_cursor(request.query_params["after"]) if "after" in request.query_params else 0
     # A user token lists its WebSocket subscriptions; an app token the client's conduit and
     # webhook ones.
-    subs = state.subscriptions.owned_by(token.client_id, token.user_id)
-    selected = [
-        s
-        for s in subs
-        if ("status" not in given or s.status == given["status"])
-        and ("type" not in given or s.type == given["type"])
-        and ("subscription_id" not in given or s.id == given["subscription_id"])
-        and ("user_id" not in given or given["user_id"] in s.condition.values())
-    ]
+    owner = (token.client_id, token.user_id)
+    listed = state.subscriptions.listing(owner, given, after)
+    page = list(itertools.islice(listed, SUBSCRIPTIONS_PAGE + 1))
+    more = len(page) > SUBSCRIPTIONS_PAGE
+    page = page[:SUBSCRIPTIONS_PAGE]
     body = {
-        "data": [s.public() for s in selected],
-        **state.subscriptions.totals(subs, app=token.user_id is None),
-        "pagination": {},
+        "data": [s.public() for s in page],
+        **state.subscriptions.totals(token.client_id, token.user_id),
+        "pagination": {"cursor": encode_cursor(page[-1].seq)} if more else {},
     }
     return json_response(request, body)
 
@@ -153,7 +169,10 @@ async def get_users(request: Request, token: Token) -> Response:
         if token.user_id is None:
             raise HelixError(400, "an app access token needs at least one id or login")
         ids = [token.user_id]
-    found = [u for u in state.users_by_id.values() if u.id in ids or u.login in logins]
+    # Each user once, in the order asked for; ids and logins that name no one are skipped.
+    named = [state.directory.by_id.get(i) for i in ids]
+    named += [state.directory.by_login.get(login) for login in logins]
+    found = list({u.id: u for u in named if u is not None}.values())
     data = [
         u.as_helix(include_email=u.id == token.user_id and "user:read:email" in token.scopes)
         for u in found

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.routing import APIRoute, APIWebSocketRoute
 
-from simulator import control, webhook_routes
+from simulator import control, control_users, webhook_routes
 from simulator.state import SimulatorState
 
 __all__ = ["CONTROL_CALLS", "router", "settings_for"]
@@ -27,8 +27,9 @@ router = APIRouter()
 CONTROL_CALLS: dict[str, str] = {
     "GET /control/health": "is the simulator up",
     "POST /control/trigger": (
-        'fire events: {"type", "version"?, "event"?, "condition"?, "set"?: {"path": "raw"}, '
-        '"count"?, "rate"?, "message_age_s"?}; answers {"delivered", "message_ids"}'
+        'fire events: {"type", "version"?, "event"?, "condition"?, "broadcaster_user_id"?, '
+        '"set"?: {"path": "raw"}, "count"?, "rate"?, "message_age_s"?}; '
+        'answers {"delivered", "message_ids"}'
     ),
     "POST /control/stale": 'as trigger, plus "age_s": a message_timestamp older than 10 minutes',
     "POST /control/duplicate": "send the last (or the named) notification again, same message_id",
@@ -37,10 +38,17 @@ CONTROL_CALLS: dict[str, str] = {
     "POST /control/sessions/{session_id}/keepalives": 'stop or resume keepalives {"paused"}',
     "POST /control/sessions/{session_id}/silence": 'send nothing at all {"silent"}',
     "POST /control/subscriptions/{sub_id}/revoke": 'send a revocation {"status"}',
-    "POST /control/tokens/revoke": 'revoke {"access_token"} or every token of {"user": role}',
+    "POST /control/tokens/revoke": (
+        'revoke {"access_token"}, or {"user": role, id or login}: the user revokes the app '
+        "(as revoke-authorization)"
+    ),
     "POST /control/tokens/expire": "the token(s) get 401 from now on",
-    "POST /control/tokens/issue": 'mint a token {"user", "scopes"?, "expires_in"?}',
-    "POST /control/oauth": 'steer /authorize and the device flow {"authorize_as"?, "deny"?}',
+    "POST /control/tokens/issue": (
+        'mint a token {"user": role, id or login, "scopes"?, "expires_in"?}'
+    ),
+    "POST /control/oauth": (
+        'steer /authorize and the device flow {"authorize_as"?: role, id or login, "deny"?}'
+    ),
     "POST /control/device/approve": 'approve or deny a device code {"user_code", "user"?, "deny"?}',
     "GET /control/sessions": (
         "sessions with status, close code, subscription count and the conduit shard they carry"
@@ -50,6 +58,20 @@ CONTROL_CALLS: dict[str, str] = {
         'conduits with their shards, statuses and "dropped" (notifications no shard could take)'
     ),
     "GET /control/tokens": "tokens as fingerprints, with user, scopes, expiry and status",
+    "POST /control/users": (
+        'make synthetic channels {"count"?, "prefix"?, "logins"?, "broadcaster_type"?, '
+        '"authorize"?, "scopes"?}; answers 201 {"data": [{"id", "login", "display_name", '
+        '"access_token"?, ...}], "total_synthetic"}'
+    ),
+    "GET /control/users": (
+        "every user (?synthetic=true: only synthetic ones) with role and whether it authorized"
+    ),
+    "POST /control/users/{user}/revoke-authorization": (
+        "the user revokes the app: tokens die, subscriptions needing them are revoked, "
+        "user.authorization.revoke is sent"
+    ),
+    "GET /control/ratelimit": "Helix token buckets: per_minute and each bucket's remaining/reset",
+    "POST /control/ratelimit": 'set the capacity {"per_minute"} (buckets start full) or {"refill"}',
     "GET /control/webhooks": (
         "per webhook subscription and shard: challenge, attempts, delivered, failed, "
         "retries_pending, dropped, last_status; and the faults in force"
@@ -90,7 +112,8 @@ def settings_for(base_url: str, state: SimulatorState) -> dict[str, str]:
 def control_calls() -> list[tuple[str, str]]:
     """Every control route the app serves, with what it does."""
     calls = []
-    for route in [*control.router.routes, *webhook_routes.router.routes]:
+    routes = [*control.router.routes, *control_users.router.routes, *webhook_routes.router.routes]
+    for route in routes:
         if isinstance(route, APIRoute | APIWebSocketRoute):
             for method in sorted(getattr(route, "methods", None) or {"WS"}):
                 key = f"{method} {route.path}"

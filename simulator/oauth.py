@@ -13,17 +13,33 @@ https://dev.twitch.tv/docs/authentication/revoke-tokens/ .
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 import string
 import time
+from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from simulator.config import SimulatorConfig
 from simulator.errors import OAuthRefusal
+from simulator.oauth_records import (
+    AccessToken,
+    AuthCode,
+    DeviceCode,
+    RefreshToken,
+    RegisteredApp,
+    fingerprint,
+)
+
+__all__ = [
+    "DEVICE_GRANT",
+    "AccessToken",
+    "OAuthRegistry",
+    "RegisteredApp",
+    "fingerprint",
+    "parse_scopes",
+]
 
 _TOKEN_ALPHABET = string.ascii_lowercase + string.digits
 _SCOPE_PATTERN = re.compile(r"^(openid|[a-z_]+(:[a-z_]+)+)$")
@@ -32,86 +48,6 @@ DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 
 def _random_token(length: int) -> str:
     return "".join(secrets.choice(_TOKEN_ALPHABET) for _ in range(length))
-
-
-def fingerprint(value: str) -> str:
-    """A short, stable, non-reversible name for a token, safe to show in listings."""
-    return hashlib.sha256(value.encode()).hexdigest()[:12]
-
-
-@dataclass(frozen=True)
-class RegisteredApp:
-    """A registered application. Public clients have no secret."""
-
-    client_id: str
-    client_secret: str | None
-    redirect_uris: tuple[str, ...]
-
-
-@dataclass
-class AccessToken:
-    """A user token (user_id set) or an app token (user_id None)."""
-
-    value: str = field(repr=False)
-    client_id: str
-    user_id: str | None
-    scopes: tuple[str, ...]
-    expires_at: float
-    status: str = "active"  # active | revoked | expired (forced through the control API)
-
-    @property
-    def kind(self) -> str:
-        return "app" if self.user_id is None else "user"
-
-    def is_valid(self, now: float) -> bool:
-        return self.status == "active" and now < self.expires_at
-
-    def describe(self, now: float) -> dict[str, Any]:
-        """The control API's view: never the token itself, only a fingerprint and its tail."""
-        status = self.status if self.status != "active" or now < self.expires_at else "expired"
-        return {
-            "fingerprint": fingerprint(self.value),
-            "last4": self.value[-4:],
-            "kind": self.kind,
-            "client_id": self.client_id,
-            "user_id": self.user_id,
-            "scopes": list(self.scopes),
-            "expires_in": max(0, int(self.expires_at - now)),
-            "status": status,
-        }
-
-
-@dataclass
-class RefreshToken:
-    value: str = field(repr=False)
-    client_id: str
-    user_id: str
-    scopes: tuple[str, ...]
-    usable: bool = True
-
-
-@dataclass
-class AuthCode:
-    value: str = field(repr=False)
-    client_id: str
-    redirect_uri: str
-    user_id: str
-    scopes: tuple[str, ...]
-    expires_at: float
-
-
-@dataclass
-class DeviceCode:
-    device_code: str = field(repr=False)
-    user_code: str
-    client_id: str
-    scopes: tuple[str, ...]
-    expires_at: float
-    interval: float
-    status: str = "pending"  # pending | approved | denied
-    user_id: str | None = None
-    polls: int = 0
-    last_poll: float | None = None
 
 
 def parse_scopes(raw: str | None) -> tuple[str, ...]:
@@ -141,6 +77,10 @@ class OAuthRegistry:
             )
         }
         self.access_tokens: dict[str, AccessToken] = {}
+        #: user id -> their access and refresh tokens, so per-user questions (has this user
+        #: authorized the client? revoke everything of theirs) do not walk every token issued.
+        self.access_by_user: defaultdict[str, list[AccessToken]] = defaultdict(list)
+        self.refresh_by_user: defaultdict[str, list[RefreshToken]] = defaultdict(list)
         self.refresh_tokens: dict[str, RefreshToken] = {}
         self.auth_codes: dict[str, AuthCode] = {}
         self.device_codes: dict[str, DeviceCode] = {}
@@ -176,6 +116,8 @@ class OAuthRegistry:
         refresh = RefreshToken(_random_token(50), client_id, user_id, scopes)
         self.access_tokens[access.value] = access
         self.refresh_tokens[refresh.value] = refresh
+        self.access_by_user[user_id].append(access)
+        self.refresh_by_user[user_id].append(refresh)
         return {
             "access_token": access.value,
             "expires_in": int(lifetime),
@@ -348,35 +290,39 @@ class OAuthRegistry:
         return token
 
     def tokens_of_user(self, user_id: str) -> list[AccessToken]:
-        return [t for t in self.access_tokens.values() if t.user_id == user_id]
+        return list(self.access_by_user.get(user_id, ()))
+
+    def clients_granted_by(self, user_id: str) -> set[str]:
+        """The clients this user has a live grant with: an active access token, or a refresh
+        token that can still mint one."""
+        access = self.access_by_user.get(user_id, ())
+        clients = {t.client_id for t in access if t.status == "active"}
+        clients |= {r.client_id for r in self.refresh_by_user.get(user_id, ()) if r.usable}
+        return clients
 
     def revoke_user(self, user_id: str) -> int:
         """The user disconnects the app: every access and refresh token of theirs dies."""
         count = 0
-        for token in self.tokens_of_user(user_id):
+        for token in self.access_by_user.get(user_id, ()):
             if token.status == "active":
                 token.status = "revoked"
                 count += 1
-        for refresh in self.refresh_tokens.values():
-            if refresh.user_id == user_id:
-                refresh.usable = False
+        for refresh in self.refresh_by_user.get(user_id, ()):
+            refresh.usable = False
         return count
 
     def has_authorized(self, client_id: str, user_id: str) -> bool:
         """True if the user granted this client any token that is still alive."""
         return any(
-            t.client_id == client_id and t.user_id == user_id and t.status == "active"
-            for t in self.access_tokens.values()
+            t.client_id == client_id and t.status == "active"
+            for t in self.access_by_user.get(user_id, ())
         )
 
     def granted_scope(self, client_id: str, user_id: str, scope: str) -> bool:
         """True if the user granted `scope` to this client (for app-token chat rules)."""
         return any(
-            t.client_id == client_id
-            and t.user_id == user_id
-            and t.status == "active"
-            and scope in t.scopes
-            for t in self.access_tokens.values()
+            t.client_id == client_id and t.status == "active" and scope in t.scopes
+            for t in self.access_by_user.get(user_id, ())
         )
 
     def describe_tokens(self) -> list[dict[str, Any]]:

@@ -1,7 +1,9 @@
 """The simulated id.twitch.tv under `/oauth2`: authorize, token, device, validate, revoke.
 
 `/authorize` needs no browser: it approves at once as the configured user (or denies, if set
-to) and redirects to `redirect_uri`. `/activate` is the device-flow verification page.
+to) and redirects to `redirect_uri`. That user is any simulated user, synthetic channels
+included: `POST /control/oauth {"authorize_as": role, id or login}` picks who signs in next.
+`/activate` is the device-flow verification page.
 Errors use Twitch's OAuth body {"status": 400, "message": "..."}.
 """
 
@@ -61,7 +63,7 @@ async def authorize(request: Request) -> Response:
             **echo,
         }
         return RedirectResponse(_with_query(redirect_uri, params), status_code=302)
-    user = state.role_user(state.authorize_as)
+    user = state.approving_user()
     code = state.oauth.create_auth_code(client.client_id, redirect_uri, user.id, scopes)
     params = {"code": code, "scope": " ".join(scopes), **echo}
     return RedirectResponse(_with_query(redirect_uri, params), status_code=302)
@@ -83,7 +85,7 @@ async def token(request: Request) -> Response:
     elif grant == "client_credentials":
         body = state.oauth.issue_app_token(client_id, secret)
     elif grant == DEVICE_GRANT:
-        auto_user = None if state.authorize_deny else state.role_user(state.authorize_as).id
+        auto_user = None if state.authorize_deny else state.approving_user().id
         body = state.oauth.poll_device(client_id, form.get("device_code", ""), auto_user)
     else:
         raise OAuthRefusal(400, "unsupported grant_type")
@@ -129,7 +131,7 @@ _ACTIVATE_PAGE = """<!doctype html>
 async def activate_page(request: Request) -> Response:
     state = _state(request)
     code = request.query_params.get("device-code", "")
-    login = state.role_user(state.authorize_as).login
+    login = state.approving_user().login
     return HTMLResponse(
         _ACTIVATE_PAGE.format(login=html.escape(login), code=html.escape(code), notice="")
     )
@@ -139,7 +141,7 @@ async def activate_page(request: Request) -> Response:
 async def activate(request: Request) -> Response:
     state = _state(request)
     form = await _form(request)
-    user = state.role_user(state.authorize_as)
+    user = state.approving_user()
     approve = form.get("decision", "approve") == "approve" and not state.authorize_deny
     state.oauth.decide_device(form.get("user_code", ""), user.id if approve else None)
     notice = (

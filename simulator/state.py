@@ -14,23 +14,20 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from simulator import wire
+from simulator import user_revocation, wire
 from simulator.catalogue import SHARD_DISABLED
 from simulator.conduits import Conduit, ConduitRegistry, Shard, routing_key
 from simulator.config import SimulatorConfig
-from simulator.errors import ControlError, SimulatorError
-from simulator.events import (
-    SUPPORTED_TYPES,
-    apply_field_strings,
-    generate_event,
-    unknown_type_message,
-)
+from simulator.errors import ControlError
+from simulator.events import apply_field_strings, generate_event
 from simulator.oauth import OAuthRegistry
 from simulator.ratelimit import RateLimiter
 from simulator.sessions import CLOSE_CODES, DISCONNECTED_STATUS, Session
 from simulator.subscription_rules import SubscriptionRules
 from simulator.subscriptions import REVOCATION_STATUSES, EventSubSubscription, SubscriptionRegistry
-from simulator.users import OTHER_CHANNELS, SimUser, default_role_users
+from simulator.trigger_checks import checked_version
+from simulator.user_directory import UserDirectory
+from simulator.users import SimUser
 from simulator.webhooks import WebhookDispatcher
 
 logger = logging.getLogger("streamcore.simulator")
@@ -41,18 +38,21 @@ class SimulatorState:
 
     def __init__(self, config: SimulatorConfig) -> None:
         self.config = config
-        self.users: dict[str, SimUser] = default_role_users()
-        self.users_by_id: dict[str, SimUser] = {
-            u.id: u for u in [*self.users.values(), *OTHER_CHANNELS]
-        }
+        self.directory = UserDirectory()
+        #: role -> user, and every user by id (synthetic ones included): the directory's own.
+        self.users: dict[str, SimUser] = self.directory.roles
+        self.users_by_id: dict[str, SimUser] = self.directory.by_id
         broadcaster = self.users["broadcaster"].id
         #: channel id -> ids of its moderators.
         self.moderators: dict[str, set[str]] = {
             broadcaster: {self.users["moderator"].id, self.users["bot"].id}
         }
+        #: Who /authorize and the device flow approve as: a role, a user id or a login.
         self.authorize_as = config.authorize_as
+        if self.directory.find(self.authorize_as) is None:
+            raise ValueError(f"authorize_as {self.authorize_as!r} names no simulated user")
         self.authorize_deny = config.authorize_deny
-        self.oauth = OAuthRegistry(config, login_of=self.login_of)
+        self.oauth = OAuthRegistry(config, login_of=self.directory.login_of)
         rules = SubscriptionRules(
             user_exists=lambda user_id: user_id in self.users_by_id,
             moderates=lambda user_id, channel: user_id in self.moderators.get(channel, set()),
@@ -94,14 +94,13 @@ class SimulatorState:
 
     # -- users -----------------------------------------------------------------------------
 
-    def login_of(self, user_id: str) -> str:
-        user = self.users_by_id.get(user_id)
-        return user.login if user else user_id
+    def user(self, ref: str) -> SimUser:
+        """The user a role name, user id or login names (synthetic ones too); 404 otherwise."""
+        return self.directory.resolve(ref)
 
-    def role_user(self, role: str) -> SimUser:
-        if role not in self.users:
-            raise ControlError(400, "user must be 'broadcaster', 'moderator' or 'bot'")
-        return self.users[role]
+    def approving_user(self) -> SimUser:
+        """Who /authorize and the device flow sign in as now (`POST /control/oauth`)."""
+        return self.directory.resolve(self.authorize_as)
 
     def issue_token(
         self,
@@ -109,8 +108,8 @@ class SimulatorState:
         scopes: list[str] | None = None,
         expires_in: float | None = None,
     ) -> dict[str, Any]:
-        """A user token minted without the browser dance (tests, demo mode)."""
-        sim_user = self.role_user(user)
+        """A user token for any user (role, id or login), minted without the browser dance."""
+        sim_user = self.user(user)
         granted = tuple(scopes) if scopes is not None else sim_user.default_scopes
         return self.oauth.issue_user_token(self.config.client_id, sim_user.id, granted, expires_in)
 
@@ -293,8 +292,10 @@ class SimulatorState:
         overrides: Mapping[str, Any],
         assignments: Mapping[str, str],
         age_s: float,
+        channel: str | None = None,
     ) -> list[str]:
-        """One occurrence of an event, sent to every matching enabled subscription.
+        """One occurrence of an event, sent to every matching enabled subscription (only those
+        about `channel`, the id a conduit routes by, when it is given).
 
         Subscriptions with the same condition receive the same event (each with its own
         message id), generated from that condition, as Twitch sends them.
@@ -302,9 +303,12 @@ class SimulatorState:
         events: dict[str, dict[str, Any]] = {}
         message_ids = []
         for sub in self.subscriptions.matching(sub_type, version, condition):
+            if channel is not None and routing_key(sub.condition) != channel:
+                continue
             key = json.dumps(sub.condition, sort_keys=True)
             if key not in events:
-                event = generate_event(sub_type, version, sub.condition, overrides)
+                people = self.directory.person
+                event = generate_event(sub_type, version, sub.condition, overrides, people)
                 events[key] = apply_field_strings(event, assignments, sub_type)
             message_id = self.deliver(sub, events[key], age_s)
             if message_id is not None:
@@ -321,39 +325,21 @@ class SimulatorState:
         condition: Mapping[str, str] | None = None,
         assignments: Mapping[str, str] | None = None,
         age_s: float = 0.0,
+        broadcaster_user_id: str | None = None,
     ) -> dict[str, Any]:
-        """Fire `count` events, `rate` per second (None: all at once)."""
-        if sub_type == SHARD_DISABLED:
-            raise ControlError(
-                400,
-                f"{SHARD_DISABLED} is sent when a conduit shard's socket closes; close one with "
-                "POST /control/sessions/{session_id}/close",
-            )
-        if sub_type not in SUPPORTED_TYPES:
-            raise ControlError(400, unknown_type_message(sub_type))
-        version = version or SUPPORTED_TYPES[sub_type]
-        if version != SUPPORTED_TYPES[sub_type]:
-            raise ControlError(
-                400, f"{sub_type} is simulated in version {SUPPORTED_TYPES[sub_type]} only"
-            )
-        if count < 1 or (rate is not None and rate <= 0):
-            raise ControlError(400, "count must be at least 1 and rate above 0")
-        if assignments:
-            # Refuse a field the event does not have, or a value of the wrong kind, before
-            # anything is sent (and even when no subscription would receive the event).
-            try:
-                apply_field_strings(
-                    generate_event(sub_type, version, condition, event), assignments, sub_type
-                )
-            except SimulatorError as error:
-                raise ControlError(400, str(error)) from None
+        """Fire `count` events, `rate` per second (None: all at once); `broadcaster_user_id`
+        keeps only the subscriptions about that channel (whichever condition field names it)."""
+        version = checked_version(
+            sub_type, version, count, rate, condition, event, assignments, self.directory.person
+        )
         message_ids: list[str] = []
         for index in range(count):
             if rate is not None and index:
                 await asyncio.sleep(1 / rate)
             message_ids += self.deliver_once(
-                sub_type, version, condition, event or {}, assignments or {}, age_s
-            )
+                sub_type, version, condition, event or {}, assignments or {}, age_s,
+                broadcaster_user_id,
+            )  # fmt: skip
         return {"delivered": len(message_ids), "message_ids": message_ids}
 
     def duplicate(self, session_id: str | None, message_id: str | None) -> dict[str, Any]:
@@ -385,14 +371,8 @@ class SimulatorState:
         return {"subscription": sub.public(), "delivered": sent}
 
     def revoke_user(self, user_id: str) -> dict[str, Any]:
-        """The user disconnects the app: tokens die and their subscriptions are revoked."""
-        tokens = self.oauth.revoke_user(user_id)
-        revoked = [
-            self.revoke_subscription(sub.id, "authorization_revoked")["subscription"]["id"]
-            for sub in list(self.subscriptions.by_id.values())
-            if user_id in (sub.user_id, sub.authorized_by) and sub.enabled
-        ]
-        return {"tokens": tokens, "revoked_subscriptions": revoked}
+        """The user disconnects the app: see `user_revocation.revoke_authorization`."""
+        return user_revocation.revoke_authorization(self, user_id)
 
     # -- conduits --------------------------------------------------------------------------
 

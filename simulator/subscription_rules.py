@@ -97,11 +97,13 @@ class SubscriptionRules:
         self._check_moderator(token.user_id, rules, condition)
 
     def check_app_token(
-        self, token: AccessToken, rules: SubscriptionType, condition: Mapping[str, str]
+        self, client: str, rules: SubscriptionType, condition: Mapping[str, str]
     ) -> None:
-        """Conduit or webhook: the condition's user must have granted this client a scope."""
+        """Conduit or webhook (an app token of `client`): the condition's user must have
+        granted this client a scope. Also asked again when a user revokes the client, to find
+        the subscriptions that no longer hold."""
         if rules.app_token_only:
-            if condition.get("client_id") != token.client_id:
+            if condition.get("client_id") != client:
                 raise HelixError(
                     403, f"{MISSING_AUTH}: condition.client_id must be the token's client id"
                 )
@@ -110,7 +112,6 @@ class SubscriptionRules:
             return
         field = rules.authorized_field or "broadcaster_user_id"
         user = condition.get(field, "")
-        client = token.client_id
         if not any(self._granted_scope(client, user, scope) for scope in rules.scopes):
             scopes = " or ".join(rules.scopes)
             raise HelixError(

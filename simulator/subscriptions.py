@@ -13,8 +13,9 @@ with an app token, to the client alone (`user_id` None). A webhook subscription 
 
 from __future__ import annotations
 
+import itertools
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,7 @@ from simulator.catalogue import SubscriptionType
 from simulator.errors import HelixError
 from simulator.oauth import AccessToken
 from simulator.sessions import Session
+from simulator.subscription_index import Owner, SubscriptionIndex
 from simulator.subscription_rules import SubscriptionRules, type_rules
 from simulator.webhook_rules import callback_problem, secret_ok
 from simulator.wire import rfc3339_nano
@@ -83,6 +85,8 @@ class EventSubSubscription:
     authorized_by: str | None = None
     callback: str | None = None
     secret: str | None = field(default=None, repr=False)
+    #: Creation number, set by the registry: the order Get pages in and its cursors name.
+    seq: int = field(default=0, repr=False, compare=False)
 
     @property
     def enabled(self) -> bool:
@@ -138,15 +142,45 @@ class SubscriptionRegistry:
 
     def __init__(self, rules: SubscriptionRules, allow_http_callbacks: bool = False) -> None:
         self.by_id: dict[str, EventSubSubscription] = {}
+        self.index = SubscriptionIndex()
         self.rules = rules
         self.allow_http_callbacks = allow_http_callbacks
+        self._seq = itertools.count(1)
+
+    def _store(self, sub: EventSubSubscription) -> EventSubSubscription:
+        sub.seq = next(self._seq)
+        self.by_id[sub.id] = sub
+        self.index.add(sub)
+        return sub
 
     # -- queries ---------------------------------------------------------------------------
 
     def owned_by(self, client_id: str, user_id: str | None) -> list[EventSubSubscription]:
         """A user token's WebSocket subscriptions, or (user_id None) the client's conduit and
         webhook ones."""
-        return [s for s in self.by_id.values() if s.client_id == client_id and s.user_id == user_id]
+        return list(self.index.owned((client_id, user_id)))
+
+    def listing(
+        self, owner: Owner, filters: Mapping[str, str], after: int
+    ) -> Iterator[EventSubSubscription]:
+        """Get EventSub Subscriptions: the owner's subscriptions created after the one numbered
+        `after`, through at most one filter. The type and user filters read an index; status
+        filters as it goes, so paging through everything stays linear."""
+        if "subscription_id" in filters:
+            sub = self.by_id.get(filters["subscription_id"])
+            if sub is not None and (sub.client_id, sub.user_id) == owner and sub.seq > after:
+                yield sub
+            return
+        if "type" in filters:
+            source = self.index.of_type(owner, filters["type"])
+        elif "user_id" in filters:
+            source = self.index.naming(owner, filters["user_id"])
+        else:
+            source = self.index.owned(owner)
+        status = filters.get("status")
+        for sub in source.after(after):
+            if status is None or sub.status == status:
+                yield sub
 
     def on_session(self, session_id: str) -> list[EventSubSubscription]:
         return [s for s in self.by_id.values() if s.session_id == session_id]
@@ -158,25 +192,26 @@ class SubscriptionRegistry:
         self, sub_type: str, version: str, condition: Mapping[str, str] | None = None
     ) -> list[EventSubSubscription]:
         """Enabled subscriptions of this type and version whose condition has these values."""
+        wanted = (condition or {}).items()
         return [
             s
-            for s in self.by_id.values()
-            if s.enabled
-            and s.type == sub_type
-            and s.version == version
-            and all(s.condition.get(k) == v for k, v in (condition or {}).items())
+            for s in self.index.of_type_version(sub_type, version)
+            if s.enabled and all(s.condition.get(k) == v for k, v in wanted)
         ]
 
     def on_conduit(self, conduit_id: str) -> list[EventSubSubscription]:
-        return [s for s in self.by_id.values() if s.conduit_id == conduit_id]
+        return self.index.on_conduit(conduit_id)
 
-    @staticmethod
-    def totals(subs: Iterable[EventSubSubscription], app: bool = False) -> dict[str, int]:
-        subs = list(subs)
+    def active_cost(self, owner: Owner) -> int:
+        return sum(s.cost for s in self.index.costing(owner) if s.active)
+
+    def totals(self, client_id: str, user_id: str | None) -> dict[str, int]:
+        """`total`, `total_cost` and `max_total_cost` of Create and Get EventSub Subscriptions."""
+        owner = (client_id, user_id)
         return {
-            "total": len(subs),
-            "total_cost": sum(s.cost for s in subs if s.active),
-            "max_total_cost": MAX_APP_TOTAL_COST if app else MAX_TOTAL_COST,
+            "total": len(self.index.owned(owner)),
+            "total_cost": self.active_cost(owner),
+            "max_total_cost": MAX_APP_TOTAL_COST if user_id is None else MAX_TOTAL_COST,
         }
 
     # -- create ----------------------------------------------------------------------------
@@ -232,10 +267,9 @@ class SubscriptionRegistry:
             )
         return self._create_on_session(token, rules, condition, session)
 
-    def _check_shared_limits(
-        self, owned: list[EventSubSubscription], rules: SubscriptionType, condition: dict[str, str]
-    ) -> None:
-        same = [s for s in owned if s.type == rules.name and s.condition == condition]
+    @staticmethod
+    def _check_shared_limits(same: list[EventSubSubscription]) -> None:
+        """`same`: the owner's live subscriptions with this type and condition."""
         if len(same) >= MAX_SAME_TYPE_AND_CONDITION:
             limit = MAX_SAME_TYPE_AND_CONDITION
             raise HelixError(429, f"at most {limit} subscriptions may share a type and condition")
@@ -248,11 +282,12 @@ class SubscriptionRegistry:
         session: Session,
     ) -> EventSubSubscription:
         assert token.user_id is not None
-        owned = [s for s in self.owned_by(token.client_id, token.user_id) if s.enabled]
-        same = [s for s in owned if s.type == rules.name and s.condition == condition]
+        owner = (token.client_id, token.user_id)
+        owned = [s for s in self.index.owned(owner) if s.enabled]
+        same = [s for s in self.index.same_condition(owner, rules.name, condition) if s.enabled]
         if any(s.session_id == session.id and s.version == rules.version for s in same):
             raise HelixError(409, "subscription already exists")
-        self._check_shared_limits(owned, rules, condition)
+        self._check_shared_limits(same)
         cost = self.rules.cost(token.client_id, rules, condition)
         if sum(s.cost for s in owned) + cost > MAX_TOTAL_COST:
             raise HelixError(429, f"subscription cost exceeds max_total_cost {MAX_TOTAL_COST}")
@@ -271,8 +306,7 @@ class SubscriptionRegistry:
             rules.name, rules.version, condition, session.id, session.connected_at,
             token.client_id, token.user_id, cost,
         )  # fmt: skip
-        self.by_id[subscription.id] = subscription
-        return subscription
+        return self._store(subscription)
 
     def _create_for_app(
         self,
@@ -285,19 +319,17 @@ class SubscriptionRegistry:
     ) -> EventSubSubscription:
         """A conduit or webhook subscription (app token): 409 for the same type, version,
         condition and conduit or callback; the shared limits; the app cost budget."""
-        self.rules.check_app_token(token, rules, condition)
-        owned = [s for s in self.owned_by(token.client_id, None) if s.active]
+        self.rules.check_app_token(token.client_id, rules, condition)
+        owner = (token.client_id, None)
+        same = [s for s in self.index.same_condition(owner, rules.name, condition) if s.active]
         if any(
-            s.type == rules.name
-            and s.version == rules.version
-            and s.condition == condition
-            and (s.conduit_id, s.callback) == (conduit_id, callback)
-            for s in owned
+            s.version == rules.version and (s.conduit_id, s.callback) == (conduit_id, callback)
+            for s in same
         ):
             raise HelixError(409, "subscription already exists")
-        self._check_shared_limits(owned, rules, condition)
+        self._check_shared_limits(same)
         cost = self.rules.cost(token.client_id, rules, condition)
-        if sum(s.cost for s in owned) + cost > MAX_APP_TOTAL_COST:
+        if self.active_cost(owner) + cost > MAX_APP_TOTAL_COST:
             limit = MAX_APP_TOTAL_COST
             raise HelixError(429, f"subscription cost exceeds max_total_cost {limit}")
         subscription = EventSubSubscription(
@@ -306,8 +338,7 @@ class SubscriptionRegistry:
             callback=callback, secret=secret,
             status=WEBHOOK_PENDING if callback is not None else "enabled",
         )  # fmt: skip
-        self.by_id[subscription.id] = subscription
-        return subscription
+        return self._store(subscription)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -323,6 +354,7 @@ class SubscriptionRegistry:
         if sub is None or sub.client_id != client_id or sub.user_id != user_id:
             raise HelixError(404, f"subscription {sub_id} not found")
         del self.by_id[sub_id]
+        self.index.remove(sub)
 
     def disable_session(self, session_id: str, status: str) -> list[EventSubSubscription]:
         """The session dropped: its enabled subscriptions take `status` and stay listed."""

@@ -90,7 +90,8 @@ class RunningSimulator:
         scopes: list[str] | None = None,
         expires_in: float | None = None,
     ) -> dict[str, Any]:
-        """A user token minted directly (no browser dance); Twitch's token response body."""
+        """A user token minted directly (no browser dance) for any user: a role, a user id or a
+        login (synthetic users too); Twitch's token response body."""
         return self.state.issue_token(user, scopes, expires_in)
 
     async def issue_app_token(self) -> dict[str, Any]:
@@ -106,9 +107,14 @@ class RunningSimulator:
         *,
         version: str | None = None,
         condition: Mapping[str, str] | None = None,
+        broadcaster_user_id: str | None = None,
     ) -> dict[str, Any]:
-        """Fire events at matching subscriptions; {"delivered": n, "message_ids": [...]}."""
-        return await self.state.trigger(sub_type, version, event, count, rate, condition)
+        """Fire events at matching subscriptions (only those about `broadcaster_user_id`, when
+        given); {"delivered": n, "message_ids": [...]}."""
+        return await self.state.trigger(
+            sub_type, version, event, count, rate, condition,
+            broadcaster_user_id=broadcaster_user_id,
+        )  # fmt: skip
 
     async def wait_stopped(self) -> None:
         """Return when the server stops (Ctrl-C under `streamcore simulate`)."""

@@ -1,6 +1,7 @@
 """The Helix client every call to api.twitch.tv goes through (gateway and workers alike).
 
 Each request carries Client-Id and the TokenManager's bearer token. Policy, once per request:
+calls are paced to the token's rate-limit bucket (tokens.pacing);
 a 401 refreshes the token (single-flight) and retries; a 429 waits until `Ratelimit-Reset`
 (at most RATE_LIMIT_MAX_WAIT_S, logged) and retries; a 5xx or network error retries. Anything
 else, or a second failure, raises a typed `tokens.errors.HelixError`.
@@ -20,6 +21,7 @@ from core.settings import Settings
 from tokens.constants import RATE_LIMIT_MAX_WAIT_S, USERS_PER_REQUEST
 from tokens.errors import ChatMessageDropped, HelixServerError, helix_error_for
 from tokens.oauth import require_client_id
+from tokens.pacing import Pacer
 
 logger = logging.getLogger("streamcore.helix")
 
@@ -55,6 +57,8 @@ class HelixClient:
         self._base = settings.twitch_api_url
         self._clock = clock
         self._sleep = sleep
+        #: Keeps this token's calls within its rate-limit bucket (tokens.pacing).
+        self.pacer = Pacer(sleep=sleep)
 
     def __repr__(self) -> str:
         return f"HelixClient(base={self._base!r})"
@@ -68,6 +72,7 @@ class HelixClient:
         token = await self._tokens.access_token()
         retried_401 = retried_429 = retried_5xx = False
         while True:
+            await self.pacer.before()
             try:
                 response = await self._http.request(
                     method,
@@ -77,6 +82,7 @@ class HelixClient:
                     headers={"Client-Id": client_id, "Authorization": f"Bearer {token}"},
                 )
             except httpx.HTTPError as error:
+                self.pacer.after({})
                 if not retried_5xx:
                     retried_5xx = True
                     continue
@@ -86,6 +92,7 @@ class HelixClient:
                     0,
                     type(error).__name__,
                 ) from None
+            self.pacer.after(response.headers)
             status = response.status_code
             if status == 401 and not retried_401:
                 retried_401 = True

@@ -20,10 +20,12 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from core.backoff import Backoff
+from core.errors import StreamCoreError
 from db_infrastructure import Store
 from gateway.constants import SHARD_DISABLED
 from gateway.options import GatewayOptions
@@ -40,6 +42,8 @@ logger = logging.getLogger("streamcore.gateway")
 CONDUIT_NAMESPACE, CONDUIT_KEY = "cluster", "conduit"
 
 Emit = Callable[[str, dict[str, Any]], Awaitable[None]]
+#: How often the keeper looks for channels added or removed (a read of the channel list).
+CHANNEL_CHECK_S = 1.0
 
 
 async def stored_conduit(store: Store) -> dict[str, Any] | None:
@@ -87,9 +91,15 @@ class SubscriptionKeeper:
         self.state = "starting"
         self.reason: str | None = None
         self.repairs = 0
+        self._last_channels: list[str] = []
 
     def status(self) -> dict[str, Any]:
-        return {"keeper_state": self.state, "keeper_reason": self.reason, "repairs": self.repairs}
+        return {
+            "keeper_state": self.state,
+            "keeper_reason": self.reason,
+            "repairs": self.repairs,
+            "channels": len(self._last_channels),
+        }
 
     async def _ensure_target(self) -> Target:
         raise NotImplementedError
@@ -128,17 +138,26 @@ class SubscriptionKeeper:
             self.state, self.reason = "waiting", "authorization required"
             return False
         target = self.target = await self._ensure_target()
-        wanted = [*self._wanted(user_id), *self._extra_wanted(target)]
+        channel_ids = await self._channel_ids(user_id)
+        wanted = [w for channel in channel_ids for w in self._wanted(channel)]
+        wanted += self._extra_wanted(target)
         scopes = self._tokens.scopes or []
-        await self.book.reconcile(wanted, target, user_id, scopes)
+        await self.book.reconcile(wanted, target, set(channel_ids), scopes)
         self._report(len(wanted))
+        due = None
         while self._may_act():
-            pending = any(s.status == "pending" for s in self.book.statuses.values())
-            await asyncio.sleep(
-                self.PENDING_CHECK_S if pending else self._options.repair_interval_s
-            )
+            if due is None:
+                pending = any(s.status == "pending" for s in self.book.statuses.values())
+                wait = self.PENDING_CHECK_S if pending else self._options.repair_interval_s
+                due = time.monotonic() + wait
+            await asyncio.sleep(max(0.0, min(CHANNEL_CHECK_S, due - time.monotonic())))
             if not self._may_act():
                 break
+            if await self._channel_ids(user_id) != channel_ids:
+                return True  # a channel came or went: reconciled again from the top
+            if time.monotonic() < due:
+                continue
+            due = None
             if await self._ensure_target() != target:
                 return True  # replaced from outside: subscribed again from scratch
             if retry := self.book.retryable():
@@ -150,6 +169,18 @@ class SubscriptionKeeper:
             if self.book.settled():
                 await self._settled(target)
         return True
+
+    async def _channel_ids(self, default_id: str) -> list[str]:
+        """The default channel, then every other channel still authorized: an app token
+        subscribes for all of them (each broadcaster authorized this client id)."""
+        try:
+            records = await self._tokens.channels.list()
+        except StreamCoreError as error:
+            logger.warning("Could not read the channel list (%s); keeping the last", error)
+            return self._last_channels or [default_id]
+        others = [r.id for r in records if r.status == "authorized" and r.id != default_id]
+        self._last_channels = [default_id, *others]
+        return self._last_channels
 
     def _report(self, wanted: int) -> None:
         enabled = self.book.enabled_count()

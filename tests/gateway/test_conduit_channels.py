@@ -1,0 +1,83 @@
+"""Many channels on one conduit, against the simulator on Redis and PostgreSQL: a channel added
+while running gets every worker's subscriptions (app token, conduit transport), its events
+arrive tagged with it, and removing it deletes its subscriptions at Twitch."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.gateway.test_conduit_transport import CONDUIT, conduit_ready, sim_get
+from tests.polling import eventually
+from tests.system.test_system_flow import WAIT_S, Deployment, authorize, deploy
+
+
+async def add_channel_as(deployment: Deployment, user: str) -> dict[str, Any]:
+    """POST /channels, then `user` approves the link in a browser."""
+    started = (await deployment.api.post("/channels")).json()
+    async with httpx.AsyncClient() as http:
+        who = await http.post(
+            f"{deployment.sim.http_url}/control/oauth", json={"authorize_as": user}
+        )
+        approval = await http.get(started["auth_url"], follow_redirects=False)
+    callback = httpx.URL(approval.headers["location"])
+    done = await deployment.api.get(
+        f"/tokens/callback?{callback.query.decode()}", headers={"Accept": "application/json"}
+    )
+    assert done.status_code == 200, done.text
+    approved: dict[str, Any] = who.json()
+    return approved
+
+
+async def follows_on_conduit(deployment: Deployment) -> set[str]:
+    """The broadcasters with a channel.follow subscription on the conduit."""
+    subs = (await sim_get(deployment, "subscriptions"))["data"]
+    return {
+        s["condition"]["broadcaster_user_id"]
+        for s in subs
+        if s["type"] == "channel.follow"
+        and s["transport"]["method"] == "conduit"
+        and s["status"] == "enabled"
+    }
+
+
+async def test_a_channel_added_while_running_is_subscribed_tagged_and_removed(
+    tmp_path: Path,
+) -> None:
+    async with deploy(tmp_path, **CONDUIT) as deployment:
+        await authorize(deployment)
+        await deployment.api.post("/system/start")
+        await conduit_ready(deployment)
+        main_id = deployment.app.state.services.tokens.user_id
+        bot = await add_channel_as(deployment, "bot")
+
+        async def both() -> bool:
+            return await follows_on_conduit(deployment) == {main_id, bot["user_id"]}
+
+        await eventually(both, within_s=WAIT_S, what="the new channel's follow subscription")
+
+        runtime = deployment.app.state.services
+        async with runtime.bus.psubscribe("events:alert.follow") as alerts:
+            await deployment.sim.trigger(
+                "channel.follow",
+                event={"user_name": "Grace"},
+                condition={"broadcaster_user_id": bot["user_id"]},
+            )
+            message = await asyncio.wait_for(alerts.get(), 10)
+        envelope = json.loads(message.data)
+        assert envelope["channel"] == {"id": bot["user_id"], "login": bot["login"]}
+        assert envelope["data"]["user"]["name"] == "Grace"
+
+        removed = await deployment.api.delete(f"/channels/{bot['login']}")
+        assert removed.status_code == 200, removed.text
+
+        async def only_main() -> bool:
+            return await follows_on_conduit(deployment) == {main_id}
+
+        await eventually(only_main, within_s=WAIT_S, what="the removed channel unsubscribed")
+        status = (await deployment.api.get("/system/status")).json()
+        assert status["gateway"]["channels"] == 1

@@ -27,6 +27,7 @@ from gateway.conduit import ConduitKeeper, SubscriptionKeeper
 from gateway.coverage import Coverage
 from gateway.options import GatewayOptions
 from gateway.protocol import Revoked
+from gateway.revocations import AuthorizationRevocations
 from gateway.service import Gateway, WantedSource
 from gateway.shards import SHARD_LEASE_SHARE, ShardPool, ShardUpkeep
 from gateway.subscriptions import distinct_wanted, moderator_id_for
@@ -192,6 +193,7 @@ class EventSubParts:
             "emit": self._emit,
             "may_act": lambda: self._cluster.is_coordinator,
             "options": GatewayOptions.from_settings(self._settings),
+            "revocations": AuthorizationRevocations(self._bus, self._tokens.channels, self._emit),
         }
         base = callback_base(
             self._settings.streamcore_public_url, self._settings.streamcore_eventsub_callback_path

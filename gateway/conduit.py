@@ -30,6 +30,7 @@ from db_infrastructure import Store
 from gateway.constants import SHARD_DISABLED
 from gateway.options import GatewayOptions
 from gateway.planning import Target, Wanted
+from gateway.revocations import AUTHORIZATION_REVOKE, AuthorizationRevocations
 from gateway.subscriptions import SubscriptionBook
 from gateway.webhook_shards import WebhookShards
 from tokens.errors import TokenError
@@ -77,8 +78,10 @@ class SubscriptionKeeper:
         emit: Emit,
         may_act: Callable[[], bool],
         options: GatewayOptions,
+        revocations: AuthorizationRevocations | None = None,
     ) -> None:
         self._store = store
+        self._revocations = revocations
         self._helix = app_helix
         self._tokens = tokens
         self._client_id = client_id
@@ -105,7 +108,8 @@ class SubscriptionKeeper:
         raise NotImplementedError
 
     def _extra_wanted(self, target: Target) -> list[Wanted]:
-        return []
+        # Tells the keeper when a channel's broadcaster disconnects the app (app token only).
+        return [Wanted(AUTHORIZATION_REVOKE, "1", {"client_id": self._client_id})]
 
     async def _settled(self, target: Target) -> None:
         """Every wanted subscription is enabled (a hook for clean-ups)."""
@@ -174,6 +178,8 @@ class SubscriptionKeeper:
         """The default channel, then every other channel still authorized: an app token
         subscribes for all of them (each broadcaster authorized this client id)."""
         try:
+            if self._revocations is not None:
+                await self._revocations.take()
             records = await self._tokens.channels.list()
         except StreamCoreError as error:
             logger.warning("Could not read the channel list (%s); keeping the last", error)
@@ -232,7 +238,7 @@ class ConduitKeeper(SubscriptionKeeper):
     def _extra_wanted(self, target: Target) -> list[Wanted]:
         # Tells every replica that a shard went down (see gateway.shards).
         condition = {"client_id": self._client_id, "conduit_id": target.id}
-        return [Wanted(SHARD_DISABLED, "1", condition)]
+        return [*super()._extra_wanted(target), Wanted(SHARD_DISABLED, "1", condition)]
 
     async def _ensure_target(self) -> Target:
         return Target("conduit", await self._ensure_conduit())

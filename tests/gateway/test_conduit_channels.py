@@ -81,3 +81,51 @@ async def test_a_channel_added_while_running_is_subscribed_tagged_and_removed(
         await eventually(only_main, within_s=WAIT_S, what="the removed channel unsubscribed")
         status = (await deployment.api.get("/system/status")).json()
         assert status["gateway"]["channels"] == 1
+
+
+async def test_a_broadcaster_revoking_stops_only_their_channel(tmp_path: Path) -> None:
+    async with deploy(tmp_path, **CONDUIT) as deployment:
+        await authorize(deployment)
+        await deployment.api.post("/system/start")
+        await conduit_ready(deployment)
+        runtime = deployment.app.state.services
+        main_id = runtime.tokens.user_id
+        bot = await add_channel_as(deployment, "bot")
+
+        async def both() -> bool:
+            return await follows_on_conduit(deployment) == {main_id, bot["user_id"]}
+
+        await eventually(both, within_s=WAIT_S, what="both channels subscribed")
+        async with runtime.bus.psubscribe("events:system.channel.revoked") as revoked:
+            async with httpx.AsyncClient() as http:
+                answer = await http.post(
+                    f"{deployment.sim.http_url}/control/users/bot/revoke-authorization"
+                )
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["clients_notified"]
+            announced = json.loads((await asyncio.wait_for(revoked.get(), WAIT_S)).data)
+        assert announced["data"] == {
+            "id": bot["user_id"],
+            "login": bot["login"],
+            "status": "revoked",
+        }
+
+        async def marked() -> bool:
+            listed = (await deployment.api.get("/channels")).json()
+            return {c["login"]: c["status"] for c in listed}.get(bot["login"]) == "revoked"
+
+        await eventually(marked, within_s=WAIT_S, what="the channel marked revoked")
+
+        async def only_main() -> bool:
+            return await follows_on_conduit(deployment) == {main_id}
+
+        await eventually(only_main, within_s=WAIT_S, what="only the main channel subscribed")
+        # The other channel goes on as before.
+        async with runtime.bus.psubscribe("events:alert.follow") as alerts:
+            await deployment.sim.trigger(
+                "channel.follow",
+                event={"user_name": "Ada"},
+                condition={"broadcaster_user_id": main_id},
+            )
+            message = await asyncio.wait_for(alerts.get(), 10)
+        assert json.loads(message.data)["channel"]["id"] == main_id

@@ -30,6 +30,7 @@ from events.keys import ClientKeys
 from events.publisher import EventPublisher
 from gateway.webhook_intake import WebhookIntake
 from tokens.app_token import AppTokens
+from tokens.channel_tokens import ChannelClients
 from tokens.constants import HTTP_TIMEOUT_S
 from tokens.helix import HelixClient
 from tokens.manager import TokenManager
@@ -223,6 +224,7 @@ async def open_services(
             cluster=cluster,
             app_helix=app_helix,
             webhook=webhook,
+            channel_clients=ChannelClients(settings, tokens, bus, http),
         )
         # Stopped gracefully before the clients above close; the leases and the heartbeat
         # end with the task supervisor, after it.

@@ -26,6 +26,7 @@ from db_infrastructure import Store
 from events.publisher import EventPublisher
 from gateway.service import Gateway
 from gateway.webhook_intake import WebhookIntake
+from tokens.channel_tokens import ChannelClients
 from tokens.helix import HelixClient
 from tokens.manager import TokenManager
 from tokens.readiness import require_ready
@@ -64,8 +65,11 @@ class System:
         cluster: ClusterNode,
         app_helix: HelixClient,
         webhook: WebhookIntake | None = None,
+        channel_clients: ChannelClients | None = None,
     ) -> None:
         self._settings = settings
+        #: The other channels' Helix clients, for the workers acting for them.
+        self._channel_clients = channel_clients
         self._bus = bus
         self._store = store
         self._tasks = tasks
@@ -106,6 +110,7 @@ class System:
             tasks=self._tasks,
             environ=self._worker_environ,
             twitch=self._helix,
+            channels=self._channel_clients,
             publisher=self._publisher,
             # The replica id: stable across restarts and protected by its lease, so a restarted
             # replica resumes its own pending entries at once.

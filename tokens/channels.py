@@ -75,6 +75,10 @@ class ChannelRegistry:
         self._cache: dict[str, ChannelRecord] | None = None
         self._read_at = 0.0
 
+    def vault(self, channel_id: str) -> TokenVault:
+        """Where a (non-default) channel's token is kept, encrypted."""
+        return self._vault(channel_id)
+
     def _vault(self, channel_id: str) -> TokenVault:
         assert self._cipher is not None, "a registry without a cipher keeps no tokens"
         return TokenVault(self._store, self._cipher, key=f"channel:{channel_id}")

@@ -30,7 +30,7 @@ from worker_runtime.deadletters import count_dead_letters, replay_dead_letters
 from worker_runtime.discovery import Discovery
 from worker_runtime.errors import DuplicateWorkerName, UnknownWorker
 from worker_runtime.toolkit import StoredState
-from workers.base import BaseWorker, WorkerConfig, WorkerToolkit
+from workers.base import BaseWorker, ChannelHelix, WorkerConfig, WorkerToolkit
 
 logger = logging.getLogger("streamcore.workers")
 
@@ -63,6 +63,7 @@ class WorkerRuntime:
         tasks: TaskSupervisor,
         environ: Mapping[str, str] | None = None,
         twitch: Any = None,
+        channels: ChannelHelix | None = None,
         publisher: EventPublisher | None = None,
         consumer_name: str | None = None,
         options: ConsumerOptions | None = None,
@@ -89,10 +90,13 @@ class WorkerRuntime:
             worker.bind(
                 WorkerToolkit(
                     publisher=publisher,
-                    state=StoredState(store, cls.name),
+                    state=StoredState(
+                        store, cls.name, channels.default_id if channels is not None else None
+                    ),
                     config=WorkerConfig.for_worker(cls.name, environ),
                     logger=logging.getLogger(f"streamcore.workers.{cls.name}"),
                     twitch=twitch,
+                    channels=channels,
                 )
             )
             streams = [EVENTSUB_STREAM.format(type=t) for t in subscription_types(worker)]

@@ -1,8 +1,9 @@
 """The runtime's side of what a worker finds on `self` (the types are in `workers.base`).
 
 - `StoredState` implements `WorkerState` (`self.state`): small JSON values persisted in the
-  store under the namespace `worker_state:<name>`, so they survive restarts and are shared by
-  every process running the worker.
+  store under the namespace `worker_state:<name>` (per channel other than the default one:
+  `worker_state:<name>:channel:<id>`), so they survive restarts and are shared by every
+  process running the worker.
 - `worker_environment` reads the `WORKER_<NAME>_<KEY>` variables once, at the edge, for the
   runtime to hand each worker its `WorkerConfig` (`self.config`).
 """
@@ -10,7 +11,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from dotenv import dotenv_values
 from core.constants import WORKER_STATE_NAMESPACE
 from db_infrastructure import Store
 from db_infrastructure.errors import NotANumber
-from workers.base import CONFIG_PREFIX, WorkerStateError
+from workers.base import CONFIG_PREFIX, EMIT_SOURCE, WorkerStateError
 
 #: State is for counters and small facts (last follower, goal progress), not for data sets.
 MAX_STATE_VALUE_BYTES = 64 * 1024
@@ -33,9 +34,28 @@ class StoredState:
     last write wins.
     """
 
-    def __init__(self, store: Store, worker_name: str) -> None:
+    def __init__(
+        self,
+        store: Store,
+        worker_name: str,
+        default_channel: Callable[[], str | None] | None = None,
+    ) -> None:
         self._store = store
-        self.namespace = WORKER_STATE_NAMESPACE.format(worker=worker_name)
+        self._default_channel = default_channel
+        self.base_namespace = WORKER_STATE_NAMESPACE.format(worker=worker_name)
+
+    @property
+    def namespace(self) -> str:
+        """The worker's namespace; for an event of a channel other than the default one, a
+        namespace of that channel's (so channels never read or overwrite each other's keys,
+        and a single-channel set-up keeps the keys it always had)."""
+        source = EMIT_SOURCE.get()
+        channel = source.channel if source is not None else None
+        if channel is None or self._default_channel is None:
+            return self.base_namespace
+        if channel.id == self._default_channel():
+            return self.base_namespace
+        return f"{self.base_namespace}:channel:{channel.id}"
 
     async def get(self, key: str, default: Any = None) -> Any:
         raw = await self._store.get(self.namespace, key)

@@ -182,6 +182,14 @@ class WorkerConfig(Mapping[str, str]):
         return f"WorkerConfig(keys={sorted(self._values)})"
 
 
+class ChannelHelix(Protocol):
+    """Helix clients per channel (`tokens.channel_tokens.ChannelClients`)."""
+
+    def default_id(self) -> str | None: ...
+
+    def for_channel(self, channel_id: str) -> HelixClient: ...
+
+
 @dataclass
 class WorkerToolkit:
     """Everything the runtime binds to a worker instance."""
@@ -191,6 +199,8 @@ class WorkerToolkit:
     config: WorkerConfig
     logger: logging.Logger
     twitch: HelixClient | None = None
+    #: The other channels' Helix clients (tokens.channel_tokens.ChannelClients), if any.
+    channels: ChannelHelix | None = None
 
 
 # -- the contract ----------------------------------------------------------------------------------
@@ -271,8 +281,13 @@ class BaseWorker(metaclass=WorkerMeta):
 
     @property
     def twitch(self) -> HelixClient:
-        """The Helix client, e.g. `await self.twitch.send_chat_message("hi")`."""
-        client = self._bound("Twitch client").twitch
+        """The Helix client, e.g. `await self.twitch.send_chat_message("hi")`: inside `handle`,
+        the token of the event's channel (the default channel's otherwise)."""
+        toolkit = self._bound("Twitch client")
+        channel, channels = self.channel, toolkit.channels
+        if channel is not None and channels is not None and channel.id != channels.default_id():
+            return channels.for_channel(channel.id)
+        client = toolkit.twitch
         if client is None:
             raise TwitchUnavailable(
                 f"worker {self.name!r} used self.twitch, but no Twitch connection is "
@@ -288,7 +303,8 @@ class BaseWorker(metaclass=WorkerMeta):
 
     @property
     def state(self) -> WorkerState:
-        """Small JSON key-value state persisted in the store (`worker_state:<name>`)."""
+        """Small JSON key-value state persisted in the store (`worker_state:<name>`); inside
+        `handle` for a channel other than the default one, that channel's own keys."""
         return self._bound("state").state
 
     @property

@@ -166,6 +166,15 @@ class EventSubParts:
             "subscriptions": subscriptions,
         }
 
+    def subscriptions(self) -> list[dict[str, Any]]:
+        """The subscriptions this replica keeps (the coordinator's; [] elsewhere)."""
+        if self.keeper is not None:
+            return self.keeper.book.public()
+        if self.gateway is not None:
+            subscriptions: list[dict[str, Any]] = self.gateway.upkeep.subscriptions()
+            return subscriptions
+        return []
+
     def holds(self) -> dict[str, Any]:
         return {
             "gateway": self.gateway.state if self.gateway is not None else None,

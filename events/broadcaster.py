@@ -120,6 +120,10 @@ class Broadcaster:
     def connected_clients(self) -> int:
         return len(self._clients)
 
+    def channel_clients(self) -> dict[str, int]:
+        """Clients restricted to each channel (the others get every channel's events)."""
+        return {channel: len(clients) for channel, clients in self._by_channel.items()}
+
     def close_key(self, key_id: str) -> int:
         """Close every client connected with that (revoked) key; returns how many."""
         closing = [client for client in self._clients if client.key_id == key_id]

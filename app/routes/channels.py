@@ -9,13 +9,15 @@ Errors answer `{"error": <code>, "message": <what to do>}`.
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
 from app.access import AdminRequired
-from app.deps import TasksDep, TokensDep
+from app.deps import ServicesDep, TasksDep, TokensDep
+from core.channels import channel_of
 from tokens.channels import DefaultChannel, UnknownChannel
 from tokens.errors import TokenError
 
@@ -23,9 +25,36 @@ router = APIRouter(prefix="/channels", tags=["channels"])
 
 
 @router.get("", summary="The channels that authorized StreamCore, the default first")
-async def list_channels(tokens: TokensDep, _: AdminRequired) -> list[dict[str, Any]]:
+async def list_channels(
+    tokens: TokensDep, services: ServicesDep, _: AdminRequired
+) -> list[dict[str, Any]]:
+    """Each channel with its authorization (`auth`: ok, missing_scopes or revoked), its
+    subscriptions by status (as the coordinator keeps them: empty on other replicas) and the
+    clients on this replica that follow only it (`?channel=` or a bound key)."""
     records = await tokens.channels.list()
-    return [{**record.public(), "default": index == 0} for index, record in enumerate(records)]
+    required = set(tokens.required_scopes())
+    subscriptions: dict[str, Counter[str]] = defaultdict(Counter)
+    for sub in services.system.eventsub.subscriptions():
+        channel = channel_of({"subscription": {"condition": sub.get("condition") or {}}})
+        if channel is not None:
+            subscriptions[channel.id][str(sub.get("status"))] += 1
+    broadcaster = services.broadcaster
+    clients = broadcaster.channel_clients() if broadcaster is not None else {}
+    listed = []
+    for index, record in enumerate(records):
+        missing = sorted(required - set(record.scopes))
+        auth = "revoked" if record.status == "revoked" else "missing_scopes" if missing else "ok"
+        listed.append(
+            {
+                **record.public(),
+                "default": index == 0,
+                "auth": auth,
+                "missing_scopes": missing,
+                "subscriptions": dict(subscriptions.get(record.id, {})),
+                "clients": clients.get(record.id, 0),
+            }
+        )
+    return listed
 
 
 @router.post("", summary="Add a channel: a link and a device code for its broadcaster")

@@ -59,6 +59,11 @@ async def test_a_channel_added_while_running_is_subscribed_tagged_and_removed(
             return await follows_on_conduit(deployment) == {main_id, bot["user_id"]}
 
         await eventually(both, within_s=WAIT_S, what="the new channel's follow subscription")
+        listed = {c["login"]: c for c in (await deployment.api.get("/channels")).json()}
+        added = listed[bot["login"]]
+        assert (added["auth"], added["missing_scopes"], added["default"]) == ("ok", [], False)
+        assert added["subscriptions"].get("enabled", 0) >= 1
+        assert set(added["subscriptions"]) <= {"enabled", "pending"}
 
         runtime = deployment.app.state.services
         async with runtime.bus.psubscribe("events:alert.follow") as alerts:

@@ -9,16 +9,18 @@
  * and resumes with ?since=<last id>, so nothing published meanwhile is lost while it is retained
  * on the server. Event ids only grow, so an event whose id is not newer than the last one seen
  * (a repeat after a resume or a retried emit) is dropped, never delivered twice.
- * A refused key (4001) or a bad request (4000) is final: it stops and reports.
+ * A refused key (4001), a channel the key may not see (4003) or a bad request (4000) is final.
  * Options: url (default: this page's server + /ws/events), key, events (string or array),
- * since, onStatus(state, detail) with state "connecting" | "open" | "closed" | "failed".
- * Defaults for key and events come from the page's own query string (?key=...&events=...),
+ * channel (a login or id: only that channel's events, plus system events), since,
+ * onStatus(state, detail) with state "connecting" | "open" | "closed" | "failed".
+ * Defaults for key, events and channel come from the page's own query string
+ * (?key=...&events=...&channel=...),
  * which is how OBS browser sources are configured.
  */
 (function (global) {
   "use strict";
 
-  var FATAL_CODES = { 4000: true, 4001: true };
+  var FATAL_CODES = { 4000: true, 4001: true, 4003: true };
 
   // Ids are "<milliseconds>-<sequence>", ordered across StreamCore processes.
   function isNewer(id, than) {
@@ -56,6 +58,7 @@
     this.key = options.key !== undefined ? options.key : pageParam("key");
     var events = options.events !== undefined ? options.events : pageParam("events");
     this.events = Array.isArray(events) ? events.join(",") : (events || "");
+    this.channel = options.channel !== undefined ? options.channel : pageParam("channel");
     this.lastId = options.since || null;
     this.repeats = 0;
     this.onStatus = options.onStatus || function () {};
@@ -81,6 +84,7 @@
     var query = [];
     if (this.key) query.push("key=" + encodeURIComponent(this.key));
     if (this.events) query.push("events=" + encodeURIComponent(this.events));
+    if (this.channel) query.push("channel=" + encodeURIComponent(this.channel));
     if (this.lastId) query.push("since=" + encodeURIComponent(this.lastId));
     return this.url + (query.length ? "?" + query.join("&") : "");
   };

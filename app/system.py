@@ -27,6 +27,7 @@ from events.publisher import EventPublisher
 from gateway.service import Gateway
 from gateway.webhook_intake import WebhookIntake
 from tokens.channel_tokens import ChannelClients
+from tokens.channel_validation import ChannelValidation
 from tokens.helix import HelixClient
 from tokens.manager import TokenManager
 from tokens.readiness import require_ready
@@ -70,6 +71,7 @@ class System:
         self._settings = settings
         #: The other channels' Helix clients, for the workers acting for them.
         self._channel_clients = channel_clients
+        self._channel_validation: ChannelValidation | None = None
         self._bus = bus
         self._store = store
         self._tasks = tasks
@@ -170,6 +172,19 @@ class System:
                 logger.info("System started on replica %s", self._cluster.replica_id)
             if want:
                 await self.eventsub.apply(True, coordinate, requested=False)
+            await self._validate_channels(coordinate)
+
+    async def _validate_channels(self, coordinate: bool) -> None:
+        """The coordinator validates the other channels' tokens, spread over the hour."""
+        if coordinate and self._channel_validation is None and self._channel_clients:
+            clients = self._channel_clients
+            self._channel_validation = ChannelValidation(
+                self._tokens.channels, self._tokens.oauth, clients.token, clients.default_id
+            )
+            self._tasks.spawn("tokens.channel_validation", self._channel_validation.run())
+        elif not coordinate and self._channel_validation is not None:
+            self._channel_validation = None
+            await self._tasks.cancel("tokens.channel_validation")
 
     async def halt_gateway(self) -> None:
         """This replica just lost the coordinator lease: stop acting at once, before another
@@ -181,6 +196,7 @@ class System:
         other replicas, and this one after a restart, keep following it)."""
         async with self._lock:
             await self.eventsub.shutdown()
+            await self._validate_channels(False)
             if self.workers is not None:
                 await self.workers.stop(DEFAULT_STOP_GRACE_S)
                 self.workers = None

@@ -133,16 +133,27 @@ class ChannelClients:
         self._http = http
         self._clock = clock
         self._clients: OrderedDict[str, HelixClient] = OrderedDict()
+        self._sources: OrderedDict[str, ChannelToken] = OrderedDict()
 
     def default_id(self) -> str | None:
         """The default channel (its state and token are the single-channel ones)."""
         return self._tokens.user_id
 
+    def token(self, channel_id: str) -> ChannelToken:
+        """The channel's token source (one per channel, so refreshes are single-flight)."""
+        source = self._sources.get(channel_id)
+        if source is None:
+            source = ChannelToken(self._tokens, self._bus, channel_id, self._clock)
+            self._sources[channel_id] = source
+            if len(self._sources) > MAX_CLIENTS:
+                self._sources.popitem(last=False)
+        self._sources.move_to_end(channel_id)
+        return source
+
     def for_channel(self, channel_id: str) -> HelixClient:
         client = self._clients.get(channel_id)
         if client is None:
-            token = ChannelToken(self._tokens, self._bus, channel_id, self._clock)
-            client = HelixClient(self._settings, token, self._http)
+            client = HelixClient(self._settings, self.token(channel_id), self._http)
             self._clients[channel_id] = client
             if len(self._clients) > MAX_CLIENTS:
                 self._clients.popitem(last=False)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from cryptography.fernet import Fernet
 
@@ -50,6 +50,8 @@ class ChannelRecord:
     authorized_at: str = ""
     #: "authorized" or "revoked" (the broadcaster took StreamCore's access back).
     status: str = "authorized"
+    #: "ok", or "invalid" when Twitch refused the token even after a refresh (hourly check).
+    token_state: str = "ok"
 
     def tag(self) -> ChannelTag:
         return ChannelTag(self.id, self.login)
@@ -114,12 +116,20 @@ class ChannelRegistry:
         logger.info("Removed channel %s (%s)", record.login, record.id)
         return record
 
+    async def set_token_state(self, channel_id: str, state: str) -> None:
+        record = await self._read(channel_id)
+        if record is None or record.token_state == state:
+            return
+        updated = replace(record, token_state=state)
+        await self._store.put(CHANNELS_NAMESPACE, record.id, json.dumps(updated.public()))
+        self._cache = None
+
     async def mark_revoked(self, channel_id: str) -> ChannelRecord | None:
         """The broadcaster took StreamCore's access back (user.authorization.revoke)."""
         record = await self._read(channel_id)
         if record is None or record.status == "revoked":
             return record
-        revoked = ChannelRecord(**{**record.public(), "status": "revoked"})  # type: ignore[arg-type]
+        revoked = replace(record, status="revoked")
         await self._store.put(CHANNELS_NAMESPACE, record.id, json.dumps(revoked.public()))
         self._cache = None
         return revoked

@@ -28,7 +28,8 @@ router = APIRouter(prefix="/channels", tags=["channels"])
 async def list_channels(
     tokens: TokensDep, services: ServicesDep, _: AdminRequired
 ) -> list[dict[str, Any]]:
-    """Each channel with its authorization (`auth`: ok, missing_scopes or revoked), its
+    """Each channel with its authorization (`auth`: ok, missing_scopes, invalid (its token
+    failed the hourly check) or revoked), its
     subscriptions by status (as the coordinator keeps them: empty on other replicas) and the
     clients on this replica that follow only it (`?channel=` or a bound key)."""
     records = await tokens.channels.list()
@@ -43,7 +44,15 @@ async def list_channels(
     listed = []
     for index, record in enumerate(records):
         missing = sorted(required - set(record.scopes))
-        auth = "revoked" if record.status == "revoked" else "missing_scopes" if missing else "ok"
+        auth = (
+            "revoked"
+            if record.status == "revoked"
+            else "invalid"
+            if record.token_state == "invalid"
+            else "missing_scopes"
+            if missing
+            else "ok"
+        )
         listed.append(
             {
                 **record.public(),

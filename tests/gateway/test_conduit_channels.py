@@ -13,7 +13,7 @@ import httpx
 
 from tests.gateway.test_conduit_transport import CONDUIT, conduit_ready, sim_get
 from tests.polling import eventually
-from tests.system.test_system_flow import WAIT_S, Deployment, authorize, deploy
+from tests.system.test_system_flow import WAIT_S, Deployment, approve_link, authorize, deploy
 
 
 async def add_channel_as(deployment: Deployment, user: str) -> dict[str, Any]:
@@ -23,12 +23,7 @@ async def add_channel_as(deployment: Deployment, user: str) -> dict[str, Any]:
         who = await http.post(
             f"{deployment.sim.http_url}/control/oauth", json={"authorize_as": user}
         )
-        approval = await http.get(started["auth_url"], follow_redirects=False)
-    callback = httpx.URL(approval.headers["location"])
-    done = await deployment.api.get(
-        f"/tokens/callback?{callback.query.decode()}", headers={"Accept": "application/json"}
-    )
-    assert done.status_code == 200, done.text
+    await approve_link(deployment, started["auth_url"])
     approved: dict[str, Any] = who.json()
     return approved
 

@@ -19,6 +19,7 @@ from core.settings import Settings
 from tests.gateway.test_webhook_transport import (
     Stack,
     authorize_and_start,
+    follow_enabled,
     stack_on,
     webhook_world,
 )
@@ -65,17 +66,6 @@ async def shards_enabled_on_callback(stack: Stack) -> list[dict[str, Any]]:
     shards = await eventually(enabled, within_s=WAIT_S, what="both webhook shards enabled")
     assert shards is not None
     return shards
-
-
-async def follow_enabled(stack: Stack) -> dict[str, Any]:
-    async def enabled() -> dict[str, Any] | None:
-        status = (await stack.api.get("/system/status")).json()
-        subs = [s for s in status["subscriptions"] if s["type"] == "channel.follow"]
-        return status if subs and subs[0]["status"] == "enabled" else None
-
-    status = await eventually(enabled, within_s=WAIT_S, what="channel.follow on the conduit")
-    assert status is not None
-    return status
 
 
 async def test_webhook_shards_are_verified_and_events_arrive(tmp_path: Path) -> None:

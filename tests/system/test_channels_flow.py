@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.polling import eventually
-from tests.system.test_system_flow import CALLBACK, WAIT_S, Deployment, authorize, deploy
+from tests.system.test_system_flow import WAIT_S, Deployment, approve_link, authorize, deploy
 
 
 @pytest.fixture
@@ -52,15 +52,8 @@ async def test_channels_are_added_by_link_and_device_code_and_removed(
     started = (await deployment.api.post("/channels")).json()
     assert started["auth_url"] and started["device"]["user_code"]
     bot = await control(deployment, "oauth", {"authorize_as": "bot"})
-    async with httpx.AsyncClient() as browser:
-        approval = await browser.get(started["auth_url"], follow_redirects=False)
-    callback = httpx.URL(approval.headers["location"])
-    assert str(callback).startswith(CALLBACK)
-    done = await deployment.api.get(
-        f"/tokens/callback?{callback.query.decode()}", headers={"Accept": "application/json"}
-    )
-    assert done.status_code == 200, done.text
-    assert done.json()["login"] == bot["login"]
+    done = await approve_link(deployment, started["auth_url"])
+    assert done["login"] == bot["login"]
     listed = await channels(deployment)
     assert [(c["login"], c["default"]) for c in listed] == [
         (main["login"], True),

@@ -90,14 +90,22 @@ async def deploy(tmp_path: Path, **overrides: Any) -> AsyncIterator[Deployment]:
 async def authorize(deployment: Deployment) -> None:
     """The browser's part of the OAuth dance, done with httpx."""
     link = (await deployment.api.get("/tokens/link")).json()
+    await approve_link(deployment, link["auth_url"])
+
+
+async def approve_link(deployment: Deployment, auth_url: str) -> dict[str, Any]:
+    """Open `auth_url` as the browser would and follow Twitch's redirect to the callback;
+    the callback's JSON answer."""
     async with httpx.AsyncClient() as browser:
-        approval = await browser.get(link["auth_url"], follow_redirects=False)
+        approval = await browser.get(auth_url, follow_redirects=False)
     callback = httpx.URL(approval.headers["location"])
     assert str(callback).startswith(CALLBACK)
     done = await deployment.api.get(
         f"/tokens/callback?{callback.query.decode()}", headers={"Accept": "application/json"}
     )
     assert done.status_code == 200, done.text
+    answer: dict[str, Any] = done.json()
+    return answer
 
 
 async def gateway_connected(deployment: Deployment) -> None:

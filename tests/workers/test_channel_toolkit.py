@@ -35,6 +35,24 @@ async def me(worker: BaseWorker) -> str:
     return user_id
 
 
+async def add_channel(services: Any, sim: Any, user: str) -> TokenSet:
+    """`user` as a channel, with a token the simulator issued (as an authorization would)."""
+    async with httpx.AsyncClient() as http:
+        answer = await http.post(f"{sim.http_url}/control/tokens/issue", json={"user": user})
+    issued = answer.json()
+    who = sim.state.user(user)
+    token = TokenSet(
+        issued["access_token"],
+        issued["refresh_token"],
+        time.time() + issued["expires_in"],
+        issued["scope"],
+        who.id,
+        who.login,
+    )
+    await services.tokens.channels.add_with_token(token)
+    return token
+
+
 def handling(channel: ChannelTag | None) -> Any:
     return EMIT_SOURCE.set(EmitSource("eventsub:test/1-0", channel=channel))
 
@@ -45,19 +63,7 @@ async def test_a_worker_acts_and_keeps_state_per_channel(tmp_path: Path) -> None
         services = deployment.app.state.services
         sim = deployment.sim
         bot = sim.state.user("bot")
-        async with httpx.AsyncClient() as http:
-            issued = (
-                await http.post(f"{sim.http_url}/control/tokens/issue", json={"user": "bot"})
-            ).json()
-        token = TokenSet(
-            issued["access_token"],
-            issued["refresh_token"],
-            time.time() + issued["expires_in"],
-            issued["scope"],
-            bot.id,
-            bot.login,
-        )
-        await services.tokens.channels.add_with_token(token)
+        token = await add_channel(services, sim, "bot")
         clients = ChannelClients(services.settings, services.tokens, services.bus, services.http)
         worker = ProbeWorker()
         worker.bind(

@@ -3,34 +3,14 @@ cannot be refreshed marks only its own channel invalid. Real stores and the simu
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 
 from tests.system.test_system_flow import authorize, deploy
+from tests.workers.test_channel_toolkit import add_channel
 from tokens.channel_tokens import ChannelClients
 from tokens.channel_validation import ChannelValidation
-from tokens.model import TokenSet
-
-
-async def add_channel(services: Any, sim: Any, user: str) -> TokenSet:
-    async with httpx.AsyncClient() as http:
-        issued = (
-            await http.post(f"{sim.http_url}/control/tokens/issue", json={"user": user})
-        ).json()
-    who = sim.state.user(user)
-    token = TokenSet(
-        issued["access_token"],
-        issued["refresh_token"],
-        time.time() + issued["expires_in"],
-        issued["scope"],
-        who.id,
-        who.login,
-    )
-    await services.tokens.channels.add_with_token(token)
-    return token
 
 
 async def test_a_refused_token_is_refreshed_and_a_dead_one_marks_only_its_channel(

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from app.access import AdminRequired
 from app.deps import ServicesDep, TasksDep, TokensDep
 from core.channels import channel_of
+from core.constants import WORKER_STATE_NAMESPACE
 from tokens.channels import DefaultChannel, UnknownChannel
 from tokens.errors import TokenError
 
@@ -78,11 +79,20 @@ async def add_channel(tokens: TokensDep, tasks: TasksDep, _: AdminRequired) -> R
 
 
 @router.delete("/{login_or_id}", summary="Remove a channel: revoke and delete its token")
-async def remove_channel(login_or_id: str, tokens: TokensDep, _: AdminRequired) -> Response:
+async def remove_channel(
+    login_or_id: str, tokens: TokensDep, services: ServicesDep, _: AdminRequired
+) -> Response:
+    """Revoke and delete its token, delete its record and every worker's state of it; the
+    coordinator deletes its subscriptions at the next channel check (within a second)."""
     try:
         record = await tokens.channels.remove(login_or_id, tokens.oauth)
     except UnknownChannel as error:
         return JSONResponse({"error": "not_found", "message": str(error)}, status_code=404)
     except DefaultChannel as error:
         return JSONResponse({"error": "default_channel", "message": str(error)}, status_code=409)
-    return JSONResponse({**record.public(), "status": "removed"})
+    forgotten = 0
+    for worker in services.discovery.workers:
+        namespace = f"{WORKER_STATE_NAMESPACE.format(worker=worker.name)}:channel:{record.id}"
+        for key in await services.store.items(namespace):
+            forgotten += await services.store.delete(namespace, key)
+    return JSONResponse({**record.public(), "status": "removed", "state_keys_deleted": forgotten})

@@ -81,8 +81,15 @@ async def test_channels_are_added_by_link_and_device_code_and_removed(
     assert refused.json()["error"] == "default_channel"
     missing = await deployment.api.delete("/channels/nobody-at-all")
     assert missing.status_code == 404
+    # A worker kept state for the bot's channel: it goes with the channel.
+    services = deployment.app.state.services
+    worker = services.discovery.workers[0].name
+    namespace = f"worker_state:{worker}:channel:{bot['user_id']}"
+    await services.store.put(namespace, "count", "3")
     removed = await deployment.api.delete(f"/channels/{bot['login']}")
     assert removed.status_code == 200, removed.text
     assert removed.json()["status"] == "removed"
+    assert removed.json()["state_keys_deleted"] == 1
+    assert await services.store.get(namespace, "count") is None
     assert bot["login"] not in [c["login"] for c in await channels(deployment)]
     assert (await deployment.api.get("/tokens")).json()["login"] == main["login"]

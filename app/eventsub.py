@@ -212,7 +212,11 @@ class EventSubParts:
             if self._settings.webhook_shards:
                 assert self.webhook is not None
                 webhook_shards = WebhookShards(
-                    self._app_helix, base, self.webhook.secret, parts["may_act"]
+                    self._app_helix,
+                    base,
+                    self.webhook.secret,
+                    parts["may_act"],
+                    refresh=self.webhook.refresh_secret,
                 )
             return ConduitKeeper(
                 shard_count=self._settings.streamcore_shards,
@@ -221,7 +225,13 @@ class EventSubParts:
             )
         assert self.webhook is not None
         secrets = WebhookSecrets(self._settings, self._store)
-        return WebhookKeeper(base=base, secret=self.webhook.secret, secrets=secrets, **parts)
+        return WebhookKeeper(
+            base=base,
+            secret=self.webhook.secret,
+            secrets=secrets,
+            refresh=self.webhook.refresh_secret,
+            **parts,
+        )
 
     def _shard_gateway(self, conduit_id: str, shard_id: str, lease: Lease) -> Gateway:
         def may_act() -> bool:

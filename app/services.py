@@ -202,9 +202,14 @@ async def open_services(
         app_helix = HelixClient(settings, AppTokens(settings, http), http)
         webhook = None
         if settings.receives_webhooks:
-            secret = await WebhookSecrets(settings, store).load()
+            secrets = WebhookSecrets(settings, store)
             webhook = WebhookIntake(
-                bus, tokens, publisher.emitter("gateway"), secret, settings.streamcore_stream_maxlen
+                bus,
+                tokens,
+                publisher.emitter("gateway"),
+                await secrets.load(),
+                settings.streamcore_stream_maxlen,
+                reload=secrets.stored,
             )
         await tokens.start()
         tasks.spawn("tokens.validation", tokens.run_validation_loop())

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bus import Bus, BusUnavailable
+from core.errors import StreamCoreError
 from gateway.handoff import Handoff
 from gateway.messages import Notification, Revocation
 from gateway.protocol import Revoked
@@ -32,6 +33,8 @@ logger = logging.getLogger("streamcore.gateway")
 #: Longest wait for the bus before answering 503 (Twitch waits a few seconds, then retries).
 APPEND_TIMEOUT_S = 2.0
 RETRY_AFTER_S = "2"
+#: Least time between two re-reads of the stored secret prompted by bad signatures.
+RELOAD_EVERY_S = 1.0
 
 Emit = Callable[[str, dict[str, Any]], Awaitable[None]]
 
@@ -57,8 +60,13 @@ class WebhookIntake:
         emit: Emit,
         secret: WebhookSecret,
         stream_maxlen: int,
+        reload: Callable[[], Awaitable[WebhookSecret | None]] | None = None,
     ) -> None:
         self.handoff = Handoff(bus, stream_maxlen)
+        #: Re-reads the stored secret: replicas that generated theirs at once converge on the
+        #: stored one, and a rotation made by another replica is picked up.
+        self._reload = reload
+        self._reloaded_at = 0.0
         self._tokens = tokens
         self._emit = emit
         self.secret = secret
@@ -78,8 +86,28 @@ class WebhookIntake:
             "bus_unavailable": self.unavailable,
         }
 
+    async def refresh_secret(self) -> WebhookSecret:
+        """The stored secret, adopted (the keepers sign up with this before each round)."""
+        if self._reload is not None:
+            try:
+                fresh = await self._reload()
+            except StreamCoreError as error:  # the store is away: keep the one we have
+                logger.warning("Could not re-read the webhook secret (%s)", error)
+                return self.secret
+            if fresh is not None:
+                self.secret = fresh
+        return self.secret
+
     async def take(self, headers: Mapping[str, str], body: bytes, peer: str) -> Answer:
         message = read_webhook(headers, body, self.secret.accepted(), time.time())
+        if isinstance(message, Refused) and message.code == "bad_signature":
+            now = time.monotonic()
+            if self._reload is not None and now - self._reloaded_at >= RELOAD_EVERY_S:
+                # Maybe signed with a secret another replica stored: read it, check again.
+                self._reloaded_at = now
+                before = self.secret.accepted()
+                if (await self.refresh_secret()).accepted() != before:
+                    message = read_webhook(headers, body, self.secret.accepted(), time.time())
         match message:
             case Refused(status=status, code=code, message=text):
                 self.refused[code] += 1

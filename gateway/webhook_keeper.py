@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from gateway.conduit import SubscriptionKeeper
@@ -28,17 +29,27 @@ def callback_base(public_url: str, path: str) -> str:
 
 class WebhookKeeper(SubscriptionKeeper):
     def __init__(
-        self, *, base: str, secret: WebhookSecret, secrets: WebhookSecrets, **parts: Any
+        self,
+        *,
+        base: str,
+        secret: WebhookSecret,
+        secrets: WebhookSecrets,
+        refresh: Callable[[], Awaitable[WebhookSecret]] | None = None,
+        **parts: Any,
     ) -> None:
         super().__init__(**parts)
         self._base = base
         self._secret = secret
         self._secrets = secrets
+        #: The stored secret (every replica checks signatures with it), read each round.
+        self._refresh = refresh
 
     def status(self) -> dict[str, Any]:
         return {"callback": self._base, "secret_version": self._secret.version, **super().status()}
 
     async def _ensure_target(self) -> Target:
+        if self._refresh is not None:
+            self._secret = await self._refresh()
         callback = f"{self._base}?v={self._secret.version}"
         return Target("webhook", callback, self._secret.current)
 

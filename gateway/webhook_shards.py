@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from tokens.errors import TokenError
@@ -44,10 +44,13 @@ class WebhookShards:
         base: str,
         secret: WebhookSecret,
         may_act: Callable[[], bool],
+        refresh: Callable[[], Awaitable[WebhookSecret]] | None = None,
     ) -> None:
         self._helix = app_helix
         self._base = base
         self._secret = secret
+        #: The stored secret (every replica checks signatures with it), read each round.
+        self._refresh = refresh
         self._may_act = may_act
         #: Shard id -> status, as Twitch listed them last.
         self.statuses: dict[str, str] = {}
@@ -80,6 +83,8 @@ class WebhookShards:
 
     async def tend(self, conduit_id: str) -> bool:
         """Assign every shard that needs it; True when every shard was already enabled."""
+        if self._refresh is not None:
+            self._secret = await self._refresh()  # a new one changes the callback: re-assigned
         listed = await self._list(conduit_id)
         self.statuses = {str(s["id"]): str(s.get("status")) for s in listed}
         stale = [str(s["id"]) for s in listed if not self._ours(s)]

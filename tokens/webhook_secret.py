@@ -70,7 +70,18 @@ class WebhookSecrets:
             wanted = secrets.token_urlsafe(48)[:GENERATED_LENGTH]
         secret = WebhookSecret(wanted, stored.current if stored is not None else None)
         await self._write(secret)
+        if configured is None:
+            # Replicas starting together may each generate one; the last write wins, and
+            # every replica signs and checks with what is stored (`stored()` re-reads it).
+            written = await self._read()
+            if written is not None:
+                return self._known(written)
         return self._known(secret)
+
+    async def stored(self) -> WebhookSecret | None:
+        """What the store holds now (another replica may have written it), or None."""
+        secret = await self._read()
+        return None if secret is None else self._known(secret)
 
     async def forget_previous(self) -> None:
         """The old subscriptions are gone: stop accepting the previous secret."""

@@ -3,6 +3,7 @@ byte for byte, and notifications handed off once, on real Redis and PostgreSQL."
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -193,6 +194,48 @@ async def test_a_bus_outage_answers_503_so_twitch_retries() -> None:
     assert answer.status == 503
     assert answer.retry_after is not None
     assert intake.unavailable == 1
+
+
+async def test_replicas_that_generated_secrets_at_once_converge_on_the_stored_one(
+    tmp_path: Path,
+) -> None:
+    """Three replicas start together with no TWITCH_EVENTSUB_SECRET: each may generate one,
+    the store keeps the last; a request signed with the stored one is accepted by all."""
+    from core.settings import load_settings
+    from db_infrastructure import create_store
+    from tokens.webhook_secret import WebhookSecrets
+
+    settings = load_settings(_env_file=None, streamcore_data_dir=str(tmp_path))
+    store = create_store(settings)
+    await store.connect()
+    try:
+        secrets = WebhookSecrets(settings, store)
+        loaded = await asyncio.gather(*(secrets.load() for _ in range(3)))
+        stored = await secrets.stored()
+        assert stored is not None
+
+        async def emit(name: str, data: Any) -> None:
+            return None
+
+        for secret in loaded:
+            intake = WebhookIntake(
+                MemoryBus(),
+                None,
+                emit,
+                secret,
+                1000,
+                reload=secrets.stored,  # type: ignore[arg-type]
+            )
+            headers, body = signed("notification", follow(), secret=stored.current)
+            answer = await intake.take({k.lower(): v for k, v in headers.items()}, body, "t")
+            assert answer.status == 204
+            assert intake.secret.current == stored.current
+            # A forged request is still refused, and does not re-read at once again.
+            headers, body = signed("notification", follow(), secret="not-the-secret-at-all")
+            answer = await intake.take({k.lower(): v for k, v in headers.items()}, body, "t")
+            assert answer.status == 403
+    finally:
+        await store.close()
 
 
 def test_the_signature_is_twitchs_hmac_over_id_timestamp_and_raw_body() -> None:

@@ -220,11 +220,11 @@ async def test_replicas_that_generated_secrets_at_once_converge_on_the_stored_on
         for secret in loaded:
             intake = WebhookIntake(
                 MemoryBus(),
-                None,
+                None,  # type: ignore[arg-type]
                 emit,
                 secret,
                 1000,
-                reload=secrets.stored,  # type: ignore[arg-type]
+                reload=secrets.stored,
             )
             headers, body = signed("notification", follow(), secret=stored.current)
             answer = await intake.take({k.lower(): v for k, v in headers.items()}, body, "t")

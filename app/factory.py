@@ -18,10 +18,12 @@ from fastapi import FastAPI, Request, WebSocket
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.callers import CallLimits
 from app.deps import find_services
 from app.guards import RequestGuard, admit_websocket
 from app.instance import runtime_file
 from app.outages import answer_outages_with_503
+from app.routes.actions import router as actions_router
 from app.routes.channels import router as channels_router
 from app.routes.dashboard import ASSETS_DIR as DASHBOARD_ASSETS
 from app.routes.dashboard import router as dashboard_router
@@ -171,6 +173,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/overlays", StaticFiles(directory=_ROOT / "overlays", html=True), name="overlays")
     app.include_router(tokens_router)
     app.include_router(channels_router)
+    app.include_router(actions_router)
+    app.state.call_limits = CallLimits()
     app.include_router(system_router)
     app.include_router(demo_router)
     app.include_router(metrics_router)

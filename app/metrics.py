@@ -100,6 +100,15 @@ class RuntimeCollector(Collector):
         )
         stalled.add_metric([], loop.stalled_seconds)
         families += [stalls, stalled]
+        calls = CounterMetricFamily(
+            "streamcore_action_calls",
+            "Action calls, by action and outcome (ok or the error code)",
+            labels=["action", "outcome"],
+        )
+        counts = services.actions.counts if services.actions is not None else {}
+        for (action, outcome), value in sorted(counts.items()):
+            calls.add_metric([action, outcome], value)
+        families.append(calls)
         self._families = families
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from app.actions import build_action_runner
 from app.cluster import ClusterNode, open_cluster_node
 from app.system import System
 from bus import Bus, create_bus
@@ -35,6 +36,7 @@ from tokens.constants import HTTP_TIMEOUT_S
 from tokens.helix import HelixClient
 from tokens.manager import TokenManager
 from tokens.webhook_secret import WebhookSecrets
+from worker_runtime.actions import ActionRunner
 from worker_runtime.discovery import Discovery, discover_workers
 
 __all__ = ["Services", "open_backends", "open_services"]
@@ -69,6 +71,8 @@ class Services:
     #: The fan-out of WS /ws/events; None in processes that serve no clients (`workers run`).
     broadcaster: Broadcaster | None = None
     worker_environ: Mapping[str, str] = field(default_factory=dict)
+    #: The workers' actions (POST /actions/{name}, {"op": "call"} on /ws/events).
+    actions: ActionRunner | None = None
 
 
 async def _connect_patiently(
@@ -216,6 +220,7 @@ async def open_services(
         # Stop validating before the HTTP client closes (the stack unwinds last-in first-out).
         stack.push_async_callback(tasks.cancel, "tokens.validation")
         environ = dict(worker_environ or {})
+        channel_clients = ChannelClients(settings, tokens, bus, http)
         system = System(
             settings=settings,
             bus=bus,
@@ -229,7 +234,7 @@ async def open_services(
             cluster=cluster,
             app_helix=app_helix,
             webhook=webhook,
-            channel_clients=ChannelClients(settings, tokens, bus, http),
+            channel_clients=channel_clients,
         )
         # Stopped gracefully before the clients above close; the leases and the heartbeat
         # end with the task supervisor, after it.
@@ -253,4 +258,13 @@ async def open_services(
             loop_watch=loop_watch,
             broadcaster=broadcaster,
             worker_environ=environ,
+            actions=build_action_runner(
+                discovery=discovery,
+                store=store,
+                publisher=publisher,
+                tokens=tokens,
+                helix=helix,
+                channels=channel_clients,
+                environ=environ,
+            ),
         )

@@ -50,6 +50,8 @@ class KeyRecord:
     #: Comma-separated channel ids the key may receive, or "*" (every channel; keys made
     #: before channels existed).
     channels: str = ALL_CHANNELS
+    #: Patterns of the actions it may call (event-filter syntax); "" (the default): none.
+    actions: str = ""
 
     @property
     def scope(self) -> EventFilter:
@@ -73,7 +75,11 @@ class ClientKeys:
         self._store = store
 
     async def create(
-        self, name: str, events: str = "", channels: frozenset[str] | None = None
+        self,
+        name: str,
+        events: str = "",
+        channels: frozenset[str] | None = None,
+        actions: str = "",
     ) -> tuple[str, KeyRecord]:
         """A new key and its record; the key is returned here and never again. `channels`:
         the channel ids it is bound to (None: every channel)."""
@@ -87,8 +93,14 @@ class ClientKeys:
         key = CLIENT_KEY_PREFIX + secrets.token_urlsafe(CLIENT_KEY_BYTES)
         digest = hash_key(key)
         bound = ALL_CHANNELS if channels is None else ",".join(sorted(channels))
+        callable_actions = str(EventFilter.parse(actions)) if actions.strip() else ""
         record = KeyRecord(
-            id=digest[:12], name=name, events=str(scope), created_at=now_iso(), channels=bound
+            id=digest[:12],
+            name=name,
+            events=str(scope),
+            created_at=now_iso(),
+            channels=bound,
+            actions=callable_actions,
         )
         await self._store.put(CLIENT_KEYS_NAMESPACE, digest, json.dumps(record.public()))
         return key, record

@@ -63,6 +63,14 @@ class HelixClient:
     def __repr__(self) -> str:
         return f"HelixClient(base={self._base!r})"
 
+    async def own_user_id(self) -> str:
+        """The token's user (learned on first use of the token)."""
+        await self._tokens.access_token()
+        user_id = self._tokens.user_id
+        if not user_id:
+            raise HelixServerError("the token's user is unknown yet; retry", 0, "no user")
+        return user_id
+
     async def request(
         self, method: str, path: str, *, params: Params = (), json: Any = None
     ) -> httpx.Response:

@@ -19,7 +19,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -287,10 +287,13 @@ class TokenManager:
 
     # -- authorization --------------------------------------------------------------------------
 
-    async def auth_link(self, purpose: Purpose = "main") -> dict[str, Any]:
+    async def auth_link(
+        self, purpose: Purpose = "main", extra_scopes: Sequence[str] = ()
+    ) -> dict[str, Any]:
         """A Twitch authorization link with a single-use `state` that lives STATE_TTL_S;
-        `purpose` "channel" adds the broadcaster who approves it as another channel."""
-        scopes = self.required_scopes()
+        `purpose` "channel" adds the broadcaster who approves it as another channel;
+        `extra_scopes` (an action's) are asked for besides the workers' and those held."""
+        scopes = union_scopes(self.required_scopes(), [*(self.scopes or []), *extra_scopes])
         state = secrets.token_urlsafe(32)
         url = self.oauth.authorize_url(scopes, state)  # raises first when TWITCH_CLIENT_ID unset
         record = json.dumps({"scopes": scopes, "created_at": self._clock(), "purpose": purpose})

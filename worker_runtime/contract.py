@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from events.publisher import EVENT_NAME
+from workers.actions import actions_of
 from workers.base import RESERVED_NAMES, BaseWorker
 
 #: Names become consumer groups, stream keys and WORKER_<NAME>_* variables: keep them plain.
@@ -96,7 +97,8 @@ def contract_violations(cls: type[BaseWorker]) -> list[str]:
     except Exception as error:
         problems.append(f"get_subscriptions raised {type(error).__name__}: {error}")
         return problems
-    if not isinstance(subscriptions, list) or not subscriptions:
+    # A worker that only offers actions (workers.actions) may want no events.
+    if not isinstance(subscriptions, list) or (not subscriptions and not actions_of(cls)):
         problems.append("get_subscriptions must return a non-empty list of subscription dicts")
         return problems
     problems.extend(

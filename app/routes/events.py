@@ -60,6 +60,8 @@ class KeyCreate(BaseModel):
     events: str = ""
     #: Logins or ids of the channels the key may receive; ["*"] (the default): every channel.
     channels: list[str] = Field(default_factory=lambda: [ALL_CHANNELS], max_length=1000)
+    #: Patterns of the actions the key may call (e.g. "chat.send,shoutout"); "": none.
+    actions: str = ""
 
 
 @router.get("/keys", summary="List client keys (never the keys themselves)")
@@ -71,7 +73,7 @@ async def list_keys(store: StoreDep, _: AdminRequired) -> list[dict[str, str]]:
 async def create_key(body: KeyCreate, store: StoreDep, _: AdminRequired) -> dict[str, str]:
     try:
         channels = await _resolve_channels(ChannelRegistry(store), ",".join(body.channels))
-        key, record = await ClientKeys(store).create(body.name, body.events, channels)
+        key, record = await ClientKeys(store).create(body.name, body.events, channels, body.actions)
     except (ClientKeyError, EventsError, UnknownChannel) as error:
         raise HTTPException(400, str(error)) from None
     return {**record.public(), "key": key}

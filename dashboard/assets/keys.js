@@ -62,18 +62,30 @@
     });
   }
 
+  /** A key's channels: "*" (or nothing, keys made before channels) is every channel; ids are
+   * shown as logins when the channels card knows them. */
+  function channelsText(text) {
+    if (!text || text === "*") return "all channels";
+    var known = D.channels && D.channels.loginOf;
+    return String(text).split(",").map(function (id) {
+      return (known && known(id)) || id;
+    }).join(", ");
+  }
+
   function loadKeys() {
     return api("GET", "/keys").then(function (result) {
       var keys = result.ok && Array.isArray(result.data) ? result.data : [];
       $("keys-empty").hidden = keys.length > 0;
       if (!result.ok) $("keys-empty").textContent = "Keys unavailable: " + problem(result);
-      renderOnce("keys", keys, $("keys").tBodies[0], function (body) {
+      var shown = [keys, keys.map(function (record) { return channelsText(record.channels); })];
+      renderOnce("keys", shown, $("keys").tBodies[0], function (body) {
         keys.forEach(function (record) {
           var row = el("tr");
           row.dataset.key = record.name;
           cell(row, record.name);
           cell(row, record.id, "mono");
           cell(row, record.events || "all events", "mono");
+          cell(row, channelsText(record.channels), "mono");
           cell(row, when(record.created_at));
           var button = el("button", "Revoke", "btn small danger");
           button.type = "button";
@@ -127,5 +139,5 @@
     return loadKeys();
   }
 
-  D.keys = { init: init };
+  D.keys = { init: init, load: loadKeys };
 })(window);

@@ -1,7 +1,8 @@
 """Rules for what clients may send us: small frames, few of them, JSON objects.
 
 Clients of `/ws/events` mostly only listen. They may send `{"op": "ping"}` (answered with a
-`system.pong` frame) and nothing else we act on. The rules exist so one misbehaving client costs
+`system.pong` frame), and `subscribe`, `unsubscribe` and `call` requests, which go to the
+connection's request handler. The rules exist so one misbehaving client costs
 us nothing: a frame over `max_bytes`, more frames than the token bucket allows (`rate` per
 second, bursts of `burst`), a binary frame, text that is not a JSON object, or JSON nested
 deeper than `max_depth` closes that client with 1008 and a reason. Every way a frame can be bad
@@ -12,18 +13,25 @@ Pure logic; the socket layer feeds it frames and a clock.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from core.jsonlimits import MAX_JSON_DEPTH, JsonTooDeep, loads_limited
 
 __all__ = ["InboundPolicy", "Verdict"]
 
 
+#: Ops that are requests for the connection's handler (events.session `ClientRequests`).
+REQUEST_OPS = frozenset({"subscribe", "unsubscribe", "call"})
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """`reply` is an op to answer; `close_reason` ends the connection."""
+    """`reply` is an op to answer; `request` a message for the request handler;
+    `close_reason` ends the connection."""
 
     reply: str | None = None
     close_reason: str | None = None
+    request: dict[str, Any] | None = None
 
 
 _OK = Verdict()
@@ -68,6 +76,9 @@ class InboundPolicy:
             return Verdict(close_reason='frames must be JSON, e.g. {"op": "ping"}')
         if not isinstance(message, dict):
             return Verdict(close_reason='frames must be JSON objects, e.g. {"op": "ping"}')
-        if message.get("op") == "ping":
+        op = message.get("op")
+        if op == "ping":
             return Verdict(reply="pong")
+        if op in REQUEST_OPS:
+            return Verdict(request=message)
         return _OK

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
+from typing import Any, Protocol
 
 from starlette.websockets import WebSocket
 
@@ -32,9 +34,42 @@ from events.inbound import InboundPolicy
 from events.publisher import now_iso
 from events.replay import parse_since, plan_replay, truncated_notice
 
-__all__ = ["refuse", "serve_client"]
+__all__ = ["ClientRequests", "refuse", "result_frame", "serve_client"]
 
 logger = logging.getLogger("streamcore.events")
+
+
+class ClientRequests(Protocol):
+    """What a client asks on its socket (`subscribe`, `unsubscribe`, `call`): the app layer
+    implements it (it knows the actions and who may call them). `handle` must not block the
+    reader: a call runs in the background and answers with `result_frame`."""
+
+    def attach(self, client: Client, scope: EventFilter, requested: EventFilter) -> None: ...
+
+    async def handle(self, message: dict[str, Any]) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+NO_REQUESTS = {"code": "unsupported", "message": "this server takes no requests"}
+
+
+def result_frame(
+    message: dict[str, Any], result: Any, error: dict[str, Any] | None = None
+) -> Outgoing:
+    """`system.result` for the request `message` (its `id` echoed): ok with `result`, or not
+    with `error` ({"code", "message", ...}). For this client only, so it has no id."""
+    request_id = message.get("id")
+    data: dict[str, Any] = {"id": request_id if isinstance(request_id, str | int) else None}
+    if error is None:
+        data.update(ok=True, result=result)
+    else:
+        data.update(ok=False, error=error)
+    text = (
+        f'{{"event":"system.result","data":{json.dumps(data, separators=(",", ":"))},'
+        f'"id":null,"ts":"{now_iso()}"}}'
+    )
+    return Outgoing("system.result", None, text)
 
 
 async def refuse(websocket: WebSocket, code: int, reason: str) -> None:
@@ -53,6 +88,7 @@ async def serve_client(
     settings: Settings,
     key_id: str | None = None,
     channels: frozenset[str] | None = None,
+    requests: ClientRequests | None = None,
 ) -> None:
     """Serve one client whose access is settled; `scope` is what its key (`key_id`) may
     receive, `channels` the ids of the channels whose events it gets (None: every one)."""
@@ -89,7 +125,9 @@ async def serve_client(
     )
     client.key_id = key_id
     broadcaster.add(client)
-    reader = asyncio.create_task(_read_inbound(websocket, client, settings))
+    if requests is not None:
+        requests.attach(client, scope, requested)
+    reader = asyncio.create_task(_read_inbound(websocket, client, settings, requests))
     code: int | None = None
     reason = ""
     try:
@@ -103,6 +141,8 @@ async def serve_client(
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reader
+        if requests is not None:
+            await requests.close()
         await client.stop()
     if code is not None:
         try:
@@ -148,7 +188,9 @@ async def _replay(
     client.go_live(last)
 
 
-async def _read_inbound(websocket: WebSocket, client: Client, settings: Settings) -> None:
+async def _read_inbound(
+    websocket: WebSocket, client: Client, settings: Settings, requests: ClientRequests | None
+) -> None:
     loop = asyncio.get_running_loop()
     policy = InboundPolicy(
         settings.ws_inbound_max_bytes,
@@ -165,6 +207,12 @@ async def _read_inbound(websocket: WebSocket, client: Client, settings: Settings
         if verdict.close_reason is not None:
             client.request_close(CLOSE_POLICY, verdict.close_reason)
             return
+        if verdict.request is not None:
+            if requests is None:
+                client.offer(result_frame(verdict.request, None, NO_REQUESTS))
+            else:
+                await requests.handle(verdict.request)
+            continue
         if verdict.reply == "pong":
             pong = f'{{"event":"system.pong","data":{{}},"id":null,"ts":"{now_iso()}"}}'
             client.offer(Outgoing("system.pong", None, pong))

@@ -20,7 +20,9 @@ from fastapi import APIRouter, HTTPException, WebSocket
 from pydantic import BaseModel, Field
 
 from app.access import AdminRequired, beyond_loopback, dashboard_session_verified
+from app.callers import Caller
 from app.deps import BusDep, DiscoveryDep, StoreDep, find_services
+from app.socket_requests import SocketRequests
 from core.settings import Settings
 from db_infrastructure import StoreUnavailable
 from events.constants import (
@@ -172,6 +174,12 @@ async def events_socket(websocket: WebSocket) -> None:
             await refuse(websocket, CLOSE_FORBIDDEN, "this key may not receive that channel")
             return
         channels = bound if channels is None else channels
+    requests = SocketRequests(
+        services.actions,
+        _caller(websocket, record),
+        services.tokens.channels,
+        websocket.app.state.call_limits,
+    )
     await serve_client(
         websocket,
         scope=scope,
@@ -180,7 +188,25 @@ async def events_socket(websocket: WebSocket) -> None:
         settings=settings,
         key_id=key_id,
         channels=channels,
+        requests=requests,
     )
+
+
+#: A keyless browser page of another site: it may listen (where no key is needed) but not act.
+CROSS_SITE = KeyRecord(id="cross-site", name="cross-site page", events="", created_at="")
+
+
+def _caller(websocket: WebSocket, record: KeyRecord | None) -> Caller:
+    """Who calls actions on this socket: the dashboard and local scripts are the operator; a
+    key calls what its patterns allow; a keyless page of another origin calls nothing."""
+    if record is DASHBOARD_RECORD:
+        return Caller("dashboard")
+    if record is not None:
+        return Caller(f"key {record.name}", record)
+    origin, host = websocket.headers.get("origin"), websocket.headers.get("host")
+    if origin is None or (host is not None and urlsplit(origin).netloc == host):
+        return Caller("local client")
+    return Caller("cross-site page", CROSS_SITE)
 
 
 # A plain Starlette route: FastAPI's dependency-injected websocket route keeps three exit stacks

@@ -13,6 +13,8 @@
  * Options: url (default: this page's server + /ws/events), key, events (string or array),
  * channel (a login or id: only that channel's events, plus system events), since,
  * onStatus(state, detail) with state "connecting" | "open" | "closed" | "failed".
+ * sc.call(action, args) returns a Promise of the action's result (rejected with err.code);
+ * sc.subscribe(events) / sc.unsubscribe(events) change what arrives without reconnecting.
  * Defaults for key, events and channel come from the page's own query string
  * (?key=...&events=...&channel=...),
  * which is how OBS browser sources are configured.
@@ -67,6 +69,7 @@
     this.stopped = false;
     this.socket = null;
     this.received = 0;
+    this.pending = {};
     this._open();
   }
 
@@ -110,6 +113,11 @@
     };
     socket.onclose = function (close) {
       self.socket = null;
+      var waiting = self.pending;
+      self.pending = {};
+      for (var id in waiting) {
+        waiting[id]({ ok: false, error: { code: "disconnected", message: "the connection closed" } });
+      }
       if (self.stopped) { self.onStatus("closed", { code: close.code }); return; }
       if (FATAL_CODES[close.code]) {
         self.stopped = true;
@@ -124,7 +132,71 @@
     };
   };
 
+  // -- requests: actions and live subscriptions --------------------------------------------
+
+  /* call("chat.send", {message: "hi"}, {channel: "login", timeoutMs: 10000}) -> a Promise of
+   * the result; rejects with an Error whose `code` is the server's (forbidden, invalid_args,
+   * auth_required, rate_limited, ...) or "not_connected" / "timeout". */
+  Connection.prototype.call = function (action, args, options) {
+    return this._request({ op: "call", action: action, args: args || {},
+      channel: (options && options.channel) || undefined }, options);
+  };
+
+  /* Add event patterns to what this page receives (kept across reconnects). */
+  Connection.prototype.subscribe = function (events) {
+    var list = Array.isArray(events) ? events : String(events).split(",");
+    var current = this.events ? this.events.split(",") : [];
+    for (var i = 0; i < list.length; i++) if (current.indexOf(list[i]) < 0) current.push(list[i]);
+    this.events = current.join(",");
+    return this._request({ op: "subscribe", events: list });
+  };
+
+  /* Remove event patterns (kept across reconnects). */
+  Connection.prototype.unsubscribe = function (events) {
+    var list = Array.isArray(events) ? events : String(events).split(",");
+    this.events = (this.events ? this.events.split(",") : [])
+      .filter(function (e) { return list.indexOf(e) < 0; }).join(",");
+    return this._request({ op: "unsubscribe", events: list });
+  };
+
+  Connection.prototype._request = function (message, options) {
+    var self = this;
+    var timeoutMs = (options && options.timeoutMs) || 10000;
+    return new Promise(function (resolve, reject) {
+      if (!self.socket || self.socket.readyState !== 1) {
+        var error = new Error("not connected");
+        error.code = "not_connected";
+        reject(error);
+        return;
+      }
+      self.nextRequest = (self.nextRequest || 0) + 1;
+      var id = "r" + self.nextRequest;
+      message.id = id;
+      var timer = setTimeout(function () {
+        delete self.pending[id];
+        var error = new Error("no answer within " + timeoutMs + " ms");
+        error.code = "timeout";
+        reject(error);
+      }, timeoutMs);
+      self.pending[id] = function (data) {
+        clearTimeout(timer);
+        if (data.ok) { resolve(data.result); return; }
+        var error = new Error((data.error && data.error.message) || "failed");
+        error.code = data.error && data.error.code;
+        error.details = data.error;
+        reject(error);
+      };
+      self.socket.send(JSON.stringify(message));
+    });
+  };
+
   Connection.prototype._dispatch = function (envelope) {
+    if (envelope.event === "system.result" && envelope.data && this.pending[envelope.data.id]) {
+      var answer = this.pending[envelope.data.id];
+      delete this.pending[envelope.data.id];
+      answer(envelope.data);
+      return;
+    }
     for (var i = 0; i < this.handlers.length; i++) {
       var entry = this.handlers[i];
       if (segmentsMatch(entry.pattern, envelope.event)) {

@@ -12,9 +12,12 @@ from fastapi.responses import JSONResponse, Response
 from simulator import (
     conduit_routes,
     control,
+    control_channels,
     control_users,
     eventsub_ws,
     helix,
+    helix_chat,
+    helix_stream,
     index,
     oauth_routes,
     webhook_routes,
@@ -41,10 +44,13 @@ def create_app(state: SimulatorState) -> FastAPI:
         index.router,
         eventsub_ws.router,
         helix.router,
+        helix_chat.router,
+        helix_stream.router,
         conduit_routes.router,
         oauth_routes.router,
         control.router,
         control_users.router,
+        control_channels.router,
         webhook_routes.router,
     )
     for router in routers:

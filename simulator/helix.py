@@ -1,6 +1,9 @@
-"""The Helix subset under `/helix`: EventSub subscriptions, Get Users, Send Chat Message.
+"""The Helix subset under `/helix`: EventSub subscriptions and Get Users, and what every Helix
+route shares (authentication, the rate limit, Twitch's error body).
 
-The conduit endpoints (`/helix/eventsub/conduits...`) are in `conduit_routes`.
+The conduit endpoints (`/helix/eventsub/conduits...`) are in `conduit_routes`; chat writes
+(messages, announcements, shoutouts) in `helix_chat`; clips, markers, polls and predictions in
+`helix_stream`.
 
 Every call checks `Client-Id` and the Bearer token against the simulated OAuth, takes one
 point from the caller's token bucket, and answers with the `Ratelimit-*` headers. Errors use
@@ -12,14 +15,12 @@ from __future__ import annotations
 import base64
 import itertools
 import json
-import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
 from simulator.errors import HelixError
-from simulator.events import chat_fragments
 from simulator.oauth import AccessToken
 from simulator.ratelimit import UNAUTHENTICATED
 from simulator.state import SimulatorState
@@ -28,8 +29,6 @@ router = APIRouter(prefix="/helix")
 
 #: Get Users accepts at most this many ids and logins combined.
 MAX_USERS_PER_CALL = 100
-#: Send Chat Message refuses longer messages with 422.
-MAX_CHAT_MESSAGE = 500
 
 
 def sim_state(request: Request) -> SimulatorState:
@@ -178,62 +177,3 @@ async def get_users(request: Request, token: Token) -> Response:
         for u in found
     ]
     return json_response(request, {"data": data})
-
-
-# -- chat ----------------------------------------------------------------------------------
-
-
-def _check_chat_permission(
-    state: SimulatorState, token: AccessToken, broadcaster: str, sender: str
-) -> None:
-    if token.user_id is not None:
-        if "user:write:chat" not in token.scopes:
-            raise HelixError(401, "Missing scope: user:write:chat")
-        if sender != token.user_id:
-            raise HelixError(403, "sender_id must be the user in the access token")
-        return
-    if not state.oauth.granted_scope(token.client_id, sender, "user:bot"):
-        raise HelixError(403, "the sender has not granted user:bot to this client")
-    is_moderator = sender in state.moderators.get(broadcaster, set()) or sender == broadcaster
-    if not (is_moderator or state.oauth.granted_scope(token.client_id, broadcaster, "channel:bot")):
-        raise HelixError(
-            403, "the broadcaster has not granted channel:bot and the sender is not a moderator"
-        )
-
-
-@router.post("/chat/messages")
-async def send_chat_message(request: Request, token: Token) -> Response:
-    state = sim_state(request)
-    body = await json_body(request)
-    if not isinstance(body, dict):
-        raise HelixError(400, "the body must be a JSON object")
-    broadcaster, sender, text = (
-        body.get("broadcaster_id"),
-        body.get("sender_id"),
-        body.get("message"),
-    )
-    if not all(isinstance(v, str) and v for v in (broadcaster, sender, text)):
-        raise HelixError(400, "broadcaster_id, sender_id and message are required strings")
-    assert isinstance(broadcaster, str) and isinstance(sender, str) and isinstance(text, str)
-    if broadcaster not in state.users_by_id or sender not in state.users_by_id:
-        raise HelixError(400, "broadcaster_id or sender_id names no user")
-    if "for_source_only" in body and token.user_id is not None:
-        raise HelixError(400, "for_source_only may be used only with an app access token")
-    _check_chat_permission(state, token, broadcaster, sender)
-    if len(text) > MAX_CHAT_MESSAGE:
-        raise HelixError(422, f"the message is longer than {MAX_CHAT_MESSAGE} characters")
-    chatter = state.users_by_id[sender]
-    message_id = str(uuid.uuid4())
-    overrides = {
-        "message_id": message_id,
-        "chatter_user_id": chatter.id,
-        "chatter_user_login": chatter.login,
-        "chatter_user_name": chatter.display_name,
-        "message": {"text": text, "fragments": chat_fragments(text)},
-    }
-    # Everyone reading this channel's chat sees the message, as on Twitch.
-    chat = {"broadcaster_user_id": broadcaster}
-    state.deliver_once("channel.chat.message", "1", chat, overrides, {}, 0.0)
-    return json_response(
-        request, {"data": [{"message_id": message_id, "is_sent": True, "drop_reason": None}]}
-    )

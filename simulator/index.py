@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.routing import APIRoute, APIWebSocketRoute
 
-from simulator import control, control_users, webhook_routes
+from simulator import control, control_channels, control_users, webhook_routes
 from simulator.state import SimulatorState
 
 __all__ = ["CONTROL_CALLS", "router", "settings_for"]
@@ -81,6 +81,29 @@ CONTROL_CALLS: dict[str, str] = {
         '"duplicate"?, "stale"?, "stale_age_s"?}'
     ),
     "DELETE /control/webhooks/faults": "clear the fault for ?callback=, or every fault",
+    "GET /control/channels/{user}": (
+        "whether the channel is live (stream_id, started_at, viewer_count), its running poll "
+        "and prediction"
+    ),
+    "POST /control/channels/{user}/live": (
+        'go live or offline {"live", "viewer_count"?: 1}; sends stream.online / stream.offline'
+    ),
+    "POST /control/channels/{user}/end-poll": "end the running poll early (TERMINATED)",
+    "POST /control/channels/{user}/end-prediction": (
+        'resolve {"winning_outcome_id"} or cancel {} the running prediction'
+    ),
+    "GET /control/chat": (
+        "Send Chat Message calls (?broadcaster_id=): sender_id, message, "
+        "reply_parent_message_id, message_id, is_sent, drop_reason"
+    ),
+    "POST /control/chat/drops": (
+        'the next {"count"?: 1} chat messages are dropped {"code"?, "message"?}: is_sent false'
+    ),
+    "GET /control/actions": (
+        "recorded Helix actions (?kind=chat_message|announcement|shoutout|clip|marker|poll|"
+        "prediction, ?broadcaster_id=), oldest first"
+    ),
+    "DELETE /control/actions": "forget the recorded actions (cooldowns and running polls stay)",
 }
 
 _SURFACES = (
@@ -88,7 +111,8 @@ _SURFACES = (
     (
         "/helix",
         "Helix: /eventsub/subscriptions, /eventsub/conduits, /eventsub/conduits/shards, "
-        "/users, /chat/messages",
+        "/users, /chat/messages, /chat/announcements, /chat/shoutouts, /clips, /streams/markers, "
+        "/polls, /predictions",
     ),
     ("/oauth2", "OAuth: /authorize, /token, /device, /activate, /validate, /revoke"),
     ("/control", "the control API below"),
@@ -112,7 +136,12 @@ def settings_for(base_url: str, state: SimulatorState) -> dict[str, str]:
 def control_calls() -> list[tuple[str, str]]:
     """Every control route the app serves, with what it does."""
     calls = []
-    routes = [*control.router.routes, *control_users.router.routes, *webhook_routes.router.routes]
+    routes = [
+        *control.router.routes,
+        *control_users.router.routes,
+        *control_channels.router.routes,
+        *webhook_routes.router.routes,
+    ]
     for route in routes:
         if isinstance(route, APIRoute | APIWebSocketRoute):
             for method in sorted(getattr(route, "methods", None) or {"WS"}):

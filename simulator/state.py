@@ -16,6 +16,7 @@ from typing import Any
 
 from simulator import user_revocation, wire
 from simulator.catalogue import SHARD_DISABLED
+from simulator.channel_activity import ChannelActivity
 from simulator.conduits import Conduit, ConduitRegistry, Shard, routing_key
 from simulator.config import SimulatorConfig
 from simulator.errors import ControlError
@@ -72,6 +73,8 @@ class SimulatorState:
         )
         #: The last notification sent, for /control/duplicate without arguments.
         self.last_message_id: str | None = None
+        #: Live channels and what apps did through Helix (chat, shoutouts, polls, ...).
+        self.activity = ChannelActivity()
 
     # -- background tasks ------------------------------------------------------------------
 

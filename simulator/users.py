@@ -58,10 +58,20 @@ BROADCASTER_SCOPES = (
     "moderation:read",
     "user:read:chat",
     "user:write:chat",
+    # What a broadcaster's app does through Helix: clips, markers, polls, predictions,
+    # announcements and shoutouts.
+    "clips:edit",
+    "channel:manage:broadcast",
+    "channel:manage:polls",
+    "channel:manage:predictions",
+    "moderator:manage:announcements",
+    "moderator:manage:shoutouts",
 )
 MODERATOR_SCOPES = (
     "moderator:read:followers",
     "moderator:read:shoutouts",
+    "moderator:manage:announcements",
+    "moderator:manage:shoutouts",
     "user:read:chat",
     "user:write:chat",
 )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 from playwright.async_api import Browser
 
 from events.publisher import EventPublisher
@@ -32,6 +33,11 @@ async def test_a_page_sends_chat_through_an_action(tmp_path: Path, browser: Brow
             """async () => await window.sc.call("chat.send", { message: "from the browser" })"""
         )
         assert result["is_sent"] is True
+        async with httpx.AsyncClient() as http:
+            chat = (await http.get(f"{stack.sim.http_url}/control/chat")).json()["data"]
+        [sent] = [m for m in chat if m["message"] == "from the browser"]
+        assert sent["message_id"] == result["message_id"]
+        assert sent["sender_id"] == stack.app.state.services.tokens.user_id
         refused = await page.evaluate(
             """async () => {
               try { await window.sc.call("chat.send", { message: "" }); return "resolved"; }

@@ -97,6 +97,46 @@ def _title(body: dict[str, Any], what: str, max_length: int) -> str:
 # -- clips ---------------------------------------------------------------------------------
 
 
+@router.get("/streams")
+async def get_streams(request: Request, token: Token) -> Response:
+    """Get Streams (any token, no scope): the live ones among `user_id` / `user_login`
+    (repeatable, 100 at most), newest first; offline channels are simply absent."""
+    state = sim_state(request)
+    ids = request.query_params.getlist("user_id")
+    logins = [login.lower() for login in request.query_params.getlist("user_login")]
+    if len(ids) + len(logins) > 100:
+        raise HelixError(400, "You may specify a maximum of 100 user IDs and logins.")
+    wanted = [state.users_by_id.get(user_id) for user_id in ids]
+    wanted += [
+        next((u for u in state.users_by_id.values() if u.login == login), None) for login in logins
+    ]
+    streams = []
+    for user in wanted:
+        stream = state.activity.live.get(user.id) if user is not None else None
+        if user is None or stream is None:
+            continue
+        streams.append(
+            {
+                "id": stream.stream_id,
+                "user_id": user.id,
+                "user_login": user.login,
+                "user_name": user.display_name,
+                "game_id": "509658",
+                "game_name": "Just Chatting",
+                "type": "live",
+                "title": f"{user.display_name} live",
+                "viewer_count": stream.viewer_count,
+                "started_at": timestamp(stream.started_at),
+                "language": "en",
+                "thumbnail_url": "",
+                "tag_ids": [],
+                "tags": [],
+                "is_mature": False,
+            }
+        )
+    return json_response(request, {"data": streams, "pagination": {}})
+
+
 @router.post("/clips")
 async def create_clip(request: Request, token: Token) -> Response:
     state = sim_state(request)

@@ -1,8 +1,8 @@
 /*
  * StreamCore dashboard: status, authorization, start/stop, workers, demo triggers, live events
  * (with the recent history the event log retains).
- * Overlays and keys are in keys.js, channels in channels.js, shared helpers in common.js (all
- * loaded before this).
+ * Overlays and keys are in keys.js, channels in channels.js, actions in actions.js, shared
+ * helpers in common.js (all loaded before this).
  *
  * Every call is same-origin and relies on the login cookie (or on being local when no admin
  * token is set). Data reaches the page through textContent only (see common.js).
@@ -428,6 +428,7 @@
       refresh();
       D.keys.init();
       D.channels.init();
+      D.actions.init();
       connectFeed("");
     });
   }

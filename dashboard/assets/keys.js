@@ -1,4 +1,5 @@
-/* The dashboard's overlay URLs and client keys (create with a scope, show once, list, revoke). */
+/* The dashboard's overlay URLs and client keys (create with a scope and the actions it may
+ * call, show once, list, revoke). */
 (function (global) {
   "use strict";
 
@@ -86,6 +87,7 @@
           cell(row, record.id, "mono");
           cell(row, record.events || "all events", "mono");
           cell(row, channelsText(record.channels), "mono");
+          cell(row, record.actions || "none", "mono");
           cell(row, when(record.created_at));
           var button = el("button", "Revoke", "btn small danger");
           button.type = "button";
@@ -107,14 +109,18 @@
     var extra = $("key-extra").value.trim();
     if (extra) scopes.push(extra);
     var name = $("key-name").value.trim();
-    api("POST", "/keys", { name: name, events: scopes.join(",") }).then(function (result) {
+    // Patterns of the actions the key may call ("chat.send,shoutout"); empty: none.
+    var actions = $("key-actions").value.split(",").map(function (s) { return s.trim(); })
+      .filter(function (s) { return s !== ""; }).join(",");
+    api("POST", "/keys", { name: name, events: scopes.join(","), actions: actions }).then(function (result) {
       if (!result.ok) { notify("Key not created: " + problem(result), "bad"); return; }
       $("new-key-value").textContent = result.data.key;
       $("new-key").hidden = false;
       $("overlay-key").value = result.data.key;
       renderOverlays();
       $("key-form").reset();
-      notify("Key " + result.data.name + " created; the overlay URLs now carry it.", "ok");
+      notify("Key " + result.data.name + " created; the overlay URLs now carry it" +
+        (result.data.actions ? "; it may call " + result.data.actions + "." : "."), "ok");
       loadKeys();
     });
   }

@@ -44,11 +44,26 @@ class ChannelToken:
     """A TokenSource for one channel (see the module docstring)."""
 
     def __init__(
-        self, tokens: TokenManager, bus: Bus, channel_id: str, clock: Callable[[], float]
+        self,
+        tokens: TokenManager,
+        bus: Bus,
+        channel_id: str,
+        clock: Callable[[], float],
+        account: str | None = None,
     ) -> None:
+        """`channel_id` is the token's user; `account` ("bot", "moderator") keeps the token in
+        that account's vault (tokens.identities) instead of the channel's."""
         self._tokens = tokens
         self._bus = bus
-        self._vault = tokens.channels.vault(channel_id)
+        if account is None:
+            self._vault = tokens.channels.vault(channel_id)
+            self._who, self._fix = f"channel {channel_id}", "add the channel again"
+            self._lock_name = channel_id
+        else:
+            self._vault = tokens.identities.vault(account)
+            self._who = f"the {account} account"
+            self._fix = f"authorize it again at /tokens/link?account={account}"
+            self._lock_name = f"{account}:{channel_id}"
         self._channel_id = channel_id
         self._clock = clock
         self._token: TokenSet | None = None
@@ -76,14 +91,13 @@ class ChannelToken:
     async def _load(self) -> TokenSet:
         token = await self._vault.load()
         if token is None:
-            raise AuthRequired(
-                f"channel {self._channel_id} has no token: add it again (`streamcore channels add`)"
-            )
+            how = "`streamcore channels add`" if self._lock_name == self._channel_id else self._fix
+            raise AuthRequired(f"{self._who} has no token: {how}")
         self._token = token
         return token
 
     async def _refresh_across_processes(self, stale: str) -> str:
-        lock = REFRESH_LOCK.format(channel=self._channel_id)
+        lock = REFRESH_LOCK.format(channel=self._lock_name)
         deadline = time.monotonic() + REFRESH_LOCK_TTL_S + HTTP_TIMEOUT_S
         while not await self._bus.set_if_absent(lock, self._owner, REFRESH_LOCK_TTL_S):
             stored = await self._load()
@@ -91,8 +105,8 @@ class ChannelToken:
                 return stored.access_token  # the lock holder refreshed it
             if time.monotonic() > deadline:
                 raise TwitchUnreachable(
-                    f"another process has been refreshing channel {self._channel_id}'s token "
-                    "for too long; retry shortly"
+                    f"another process has been refreshing {self._who}'s token for too long; "
+                    "retry shortly"
                 )
             await asyncio.sleep(REFRESH_LOCK_POLL_S)
         try:
@@ -100,13 +114,12 @@ class ChannelToken:
             if stored.access_token != stale:
                 return stored.access_token
             if not stored.refresh_token:
-                raise AuthRequired(f"channel {self._channel_id}'s token cannot be refreshed")
+                raise AuthRequired(f"{self._who}'s token cannot be refreshed: {self._fix}")
             try:
                 grant = await self._tokens.oauth.refresh(stored.refresh_token)
             except OAuthError as error:
                 raise AuthRequired(
-                    f"Twitch refused to refresh channel {self._channel_id}'s token "
-                    f"({error.message}): add the channel again"
+                    f"Twitch refused to refresh {self._who}'s token ({error.message}): {self._fix}"
                 ) from None
             token = stored.rotated(grant, self._clock())
             await self._vault.save(token)
@@ -149,6 +162,21 @@ class ChannelClients:
                 self._sources.popitem(last=False)
         self._sources.move_to_end(channel_id)
         return source
+
+    async def for_account(self, role: str) -> HelixClient | None:
+        """The Helix client of the bot or moderator account (tokens.identities), or None when
+        that account is not set. Its token refreshes like a channel's, single-flight."""
+        identity = await self._tokens.identities.get(role)
+        if identity is None:
+            return None
+        key = f"{role}:{identity.user_id}"  # a new account for the role gets a new client
+        client = self._clients.get(key)
+        if client is None:
+            source = ChannelToken(self._tokens, self._bus, identity.user_id, self._clock, role)
+            client = HelixClient(self._settings, source, self._http)
+            self._clients[key] = client
+        self._clients.move_to_end(key)
+        return client
 
     def for_channel(self, channel_id: str) -> HelixClient:
         client = self._clients.get(channel_id)

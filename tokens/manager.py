@@ -48,6 +48,7 @@ from tokens.errors import (
     TokenError,
     TwitchUnreachable,
 )
+from tokens.identities import ROLE_SCOPES, ROLES, Identities
 from tokens.model import TokenSet
 from tokens.oauth import TwitchOAuth
 from tokens.scopes import CORE_SCOPES, missing_scopes, union_scopes
@@ -56,8 +57,10 @@ from tokens.vault import TokenVault
 logger = logging.getLogger("streamcore.tokens")
 
 TokenState = Literal["ok", "auth_required"]
-#: What an authorization is for: the default channel's token, or another channel.
-Purpose = Literal["main", "channel"]
+#: What an authorization is for: the default channel's token, another channel, or the bot or
+#: moderator account (tokens.identities).
+Purpose = Literal["main", "channel", "bot", "moderator"]
+_PURPOSES = ("main", "channel", *ROLES)
 
 
 class TokenManager:
@@ -82,6 +85,8 @@ class TokenManager:
         self._vault = TokenVault(store, cipher or settings)
         #: The channels that authorized StreamCore (this token's broadcaster among them).
         self.channels = ChannelRegistry(store, cipher or settings)
+        #: The bot and moderator accounts.
+        self.identities = Identities(store, cipher or settings)
         self._required = required_scopes
         self._clock = clock
         self._sleep = sleep
@@ -152,6 +157,7 @@ class TokenManager:
 
     async def start(self) -> None:
         """Load the stored token and validate it; without one, become `auth_required`."""
+        await self.identities.all(fresh=True)  # planning reads the moderator synchronously
         token = await self._vault.load()
         if token is None:
             await self.mark_auth_required("no Twitch token is stored yet")
@@ -292,8 +298,12 @@ class TokenManager:
     ) -> dict[str, Any]:
         """A Twitch authorization link with a single-use `state` that lives STATE_TTL_S;
         `purpose` "channel" adds the broadcaster who approves it as another channel;
-        `extra_scopes` (an action's) are asked for besides the workers' and those held."""
-        scopes = union_scopes(self.required_scopes(), [*(self.scopes or []), *extra_scopes])
+        `extra_scopes` (an action's) are asked for besides the workers' and those held;
+        "bot" and "moderator" ask for that account's own scopes (tokens.identities)."""
+        if purpose in ROLE_SCOPES:
+            scopes = union_scopes(ROLE_SCOPES[purpose], extra_scopes)
+        else:
+            scopes = union_scopes(self.required_scopes(), [*(self.scopes or []), *extra_scopes])
         state = secrets.token_urlsafe(32)
         url = self.oauth.authorize_url(scopes, state)  # raises first when TWITCH_CLIENT_ID unset
         record = json.dumps({"scopes": scopes, "created_at": self._clock(), "purpose": purpose})
@@ -311,22 +321,28 @@ class TokenManager:
                 "stored. Start again at /tokens/link (links work once, for 10 minutes)."
             )
         with contextlib.suppress(ValueError, AttributeError):
-            if json.loads(record).get("purpose") == "channel":
-                return "channel"
+            purpose = json.loads(record).get("purpose")
+            if purpose in _PURPOSES:
+                return purpose
         return "main"
 
-    async def complete_authorization(self, code: str, state: str | None) -> TokenSet:
-        """The OAuth callback: check `state`, exchange `code`, learn the user, store it."""
+    async def complete_authorization(
+        self, code: str, state: str | None
+    ) -> tuple[Purpose, TokenSet]:
+        """The OAuth callback: check `state`, exchange `code`, learn the user, store it; what
+        the link was for, and the token."""
         purpose = await self.consume_state(state)
         grant = await self.oauth.exchange_code(code)
         token = await self.oauth.identify(grant, self._clock())
         await self._adopt_for(purpose, token)
-        return token
+        return purpose, token
 
     async def _adopt_for(self, purpose: Purpose, token: TokenSet) -> None:
         """A channel's token is kept apart, unless there is no default channel yet (then it
         is the default) or it is the default channel's broadcaster authorizing again."""
-        if purpose == "channel" and self.user_id and token.user_id != self.user_id:
+        if purpose in ROLE_SCOPES:
+            await self.identities.save(purpose, token)
+        elif purpose == "channel" and self.user_id and token.user_id != self.user_id:
             await self.channels.add_with_token(token)
             logger.info("Added channel %s (scopes: %s)", token.login, " ".join(token.scopes))
         else:
@@ -350,7 +366,7 @@ class TokenManager:
         """Start a device flow; the caller runs the returned coroutine (it polls and stores)."""
         return await self.device_flows.begin(
             self.oauth,
-            self.required_scopes(),
+            ROLE_SCOPES.get(purpose) or self.required_scopes(),
             sleep=self._sleep,
             clock=self._clock,
             adopt=functools.partial(self._adopt_for, purpose),

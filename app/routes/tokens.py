@@ -7,9 +7,9 @@ Accept names text/html) with a small page instead, and JSON to clients that ask 
 from __future__ import annotations
 
 from contextlib import suppress
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from app.access import AdminRequired
@@ -21,6 +21,7 @@ from tokens.errors import (
     TwitchAppNotConfigured,
     TwitchUnreachable,
 )
+from tokens.identities import UnknownRole
 from tokens.pages import render_page
 
 router = APIRouter(prefix="/tokens", tags=["tokens"])
@@ -63,15 +64,33 @@ def _callback_error(request: Request, status: int, code: str, message: str) -> R
 
 @router.get("", summary="Token status (never the token itself)")
 async def token_status(manager: TokensDep, _: AdminRequired) -> dict[str, Any]:
-    return await manager.fresh_status()
+    status = await manager.fresh_status()
+    accounts = await manager.identities.all(fresh=True)
+    status["accounts"] = {role: identity.public() for role, identity in accounts.items()}
+    return status
+
+
+AccountQuery = Annotated[
+    Literal["bot", "moderator"] | None,
+    Query(description="Authorize the chat bot or a moderator account instead of the broadcaster"),
+]
 
 
 @router.get("/link", summary="A Twitch authorization link for the scopes StreamCore needs")
-async def link(manager: TokensDep, _: AdminRequired) -> Response:
+async def link(manager: TokensDep, _: AdminRequired, account: AccountQuery = None) -> Response:
     try:
-        return JSONResponse(await manager.auth_link())
+        return JSONResponse(await manager.auth_link(account or "main"))
     except TokenError as error:
         return _error_json(error)
+
+
+@router.delete("/accounts/{role}", summary="Revoke and forget the bot or moderator account")
+async def remove_account(role: str, manager: TokensDep, _: AdminRequired) -> Response:
+    try:
+        removed = await manager.identities.remove(role, manager.oauth)
+    except UnknownRole as error:
+        return JSONResponse({"error": "not_found", "message": str(error)}, status_code=404)
+    return JSONResponse({"removed": removed.public()})
 
 
 @router.get("/authorize", summary="Send the browser to Twitch with a fresh authorization link")
@@ -113,7 +132,7 @@ async def callback(
         message = "Twitch sent no authorization code; nothing was stored. Start again."
         return _callback_error(request, 400, "missing_code", message)
     try:
-        token = await manager.complete_authorization(code, state)
+        purpose, token = await manager.complete_authorization(code, state)
     except TokenError as problem:
         status, error_code = _status_for(problem)
         message = str(problem)
@@ -124,10 +143,13 @@ async def callback(
             )
         return _callback_error(request, status, error_code, message)
     message = f"Connected as {token.login}. You can close this tab."
+    if purpose in ("bot", "moderator"):
+        message = f"{token.login} is now the {purpose} account. You can close this tab."
     if _wants_json(request):
         return JSONResponse(
             {
                 "status": "connected",
+                "account": purpose,
                 "login": token.login,
                 "user_id": token.user_id,
                 "scopes": token.scopes,
@@ -138,9 +160,11 @@ async def callback(
 
 
 @router.post("/device", summary="Start the device code flow (for machines without a browser)")
-async def start_device_flow(manager: TokensDep, tasks: TasksDep, _: AdminRequired) -> Response:
+async def start_device_flow(
+    manager: TokensDep, tasks: TasksDep, _: AdminRequired, account: AccountQuery = None
+) -> Response:
     try:
-        flow, finish = await manager.begin_device_flow()
+        flow, finish = await manager.begin_device_flow(account or "main")
     except TokenError as error:
         return _error_json(error)
     tasks.spawn(f"tokens.device.{flow.id}", finish)

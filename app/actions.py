@@ -60,4 +60,8 @@ def build_action_runner(
         url: str = link["auth_url"]
         return url
 
-    return ActionRunner(workers, lambda: tokens.scopes, auth_link)
+    def account_scopes(role: str) -> list[str] | None:
+        identity = tokens.identities.cached(role)
+        return identity.scopes if identity is not None else None
+
+    return ActionRunner(workers, lambda: tokens.scopes, auth_link, account_scopes)

@@ -52,10 +52,13 @@ class ActionRunner:
         workers: Iterable[BaseWorker],
         scopes: Callable[[], list[str] | None],
         auth_link: Callable[[list[str]], Awaitable[str | None]],
+        account_scopes: Callable[[str], list[str] | None] = lambda _: None,
     ) -> None:
         """`workers`: bound instances; `scopes`: the token's scopes (None: not authorized);
-        `auth_link`: an authorization URL asking for these extra scopes."""
+        `auth_link`: an authorization URL asking for these extra scopes; `account_scopes`:
+        the bot's or moderator's scopes (None: that account is not set)."""
         self._scopes = scopes
+        self._account_scopes = account_scopes
         self._auth_link = auth_link
         self.specs: dict[str, tuple[ActionSpec, BaseWorker]] = {}
         for worker in workers:
@@ -138,7 +141,11 @@ class ActionRunner:
         return result
 
     async def _check_scopes(self, spec: ActionSpec) -> None:
-        granted = self._scopes()
+        # An action that acts as the bot or moderator account uses that account's grant
+        # when the account is set, else the broadcaster's token (BaseWorker.twitch_as).
+        granted = self._account_scopes(spec.account) if spec.account else None
+        if granted is None:
+            granted = self._scopes()
         missing = [scope for scope in spec.scopes if granted is None or scope not in granted]
         if not missing:
             return

@@ -75,8 +75,13 @@ class Discovery:
         ]
 
     def workers_without_emits(self) -> list[str]:
-        """Workers that declare no `emits`: /events/schema cannot list what they send."""
-        return sorted(worker.name for worker in self.workers if not worker.emits)
+        """Workers that declare no `emits`: /events/schema cannot list what they send. A class
+        that sets `emits = {}` itself says it emits nothing (an actions-only worker)."""
+        return sorted(
+            worker.name
+            for worker in self.workers
+            if not worker.emits and "emits" not in vars(worker)
+        )
 
     def event_schemas(self) -> dict[str, dict[str, Any] | None]:
         """Event name -> JSON schema of its data (None when undeclared), for /events/schema."""

@@ -13,7 +13,9 @@ what `GET /actions` lists. The method runs with the worker's toolkit (`self.twit
 `self.state`, `self.emit`, and `self.channel` when the call names a channel) under
 `timeout_s` (the worker's `handle_timeout_s` by default); what it returns (JSON) is the
 result. `scopes` are the OAuth scopes the token needs; a call without them is answered
-`auth_required` with an authorization link that asks for them.
+`auth_required` with an authorization link that asks for them. `account` ("bot" or
+"moderator") says the action acts as that account when one is authorized (see
+`BaseWorker.twitch_as`): its scopes are then checked instead of the broadcaster's.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class ActionSpec:
     description: str
     timeout_s: float | None
     worker: str = ""
+    account: str | None = None
 
     def public(self) -> dict[str, Any]:
         return {
@@ -56,6 +59,7 @@ class ActionSpec:
             "worker": self.worker,
             "description": self.description,
             "scopes": list(self.scopes),
+            "account": self.account,
             "schema": self.arguments.model_json_schema(),
         }
 
@@ -66,6 +70,7 @@ def action(
     scopes: list[str] | tuple[str, ...] = (),
     description: str | None = None,
     timeout_s: float | None = None,
+    account: typing.Literal["bot", "moderator"] | None = None,
 ) -> Callable[[F], F]:
     """Declare an `async def` worker method as the action `name` (see the module docstring)."""
     if not ACTION_NAME.match(name) or len(name) > 64:
@@ -87,7 +92,9 @@ def action(
         model_name = "".join(part.title() for part in re.split(r"[._-]", name)) + "Args"
         arguments = create_model(model_name, __base__=_Strict, **fields)
         doc = description or (inspect.getdoc(method) or "").split("\n\n")[0].strip()
-        spec = ActionSpec(name, method.__name__, arguments, tuple(scopes), doc, timeout_s)
+        spec = ActionSpec(
+            name, method.__name__, arguments, tuple(scopes), doc, timeout_s, account=account
+        )
         setattr(method, _MARK, spec)
         return method
 
@@ -110,6 +117,7 @@ def actions_of(worker_class: type) -> list[ActionSpec]:
                     spec.description,
                     spec.timeout_s,
                     worker,
+                    spec.account,
                 )
             )
     return sorted(found, key=lambda s: s.name)

@@ -33,7 +33,7 @@ from abc import ABCMeta, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -189,6 +189,8 @@ class ChannelHelix(Protocol):
 
     def for_channel(self, channel_id: str) -> HelixClient: ...
 
+    async def for_account(self, role: str) -> HelixClient | None: ...
+
 
 @dataclass
 class WorkerToolkit:
@@ -294,6 +296,20 @@ class BaseWorker(metaclass=WorkerMeta):
                 "configured: authorize StreamCore (GET /tokens/link) and restart the workers."
             )
         return client
+
+    async def twitch_as(self, role: Literal["bot", "moderator"]) -> HelixClient:
+        """The Helix client of the bot account (it chats for every channel) or of the
+        moderator account (the default channel's), when one is set; else `self.twitch`.
+        Set them with GET /tokens/link?account=bot|moderator."""
+        channels = self._bound("Twitch client").channels
+        channel = self.channel
+        if channels is not None and (
+            role == "bot" or channel is None or channel.id == channels.default_id()
+        ):
+            client = await channels.for_account(role)
+            if client is not None:
+                return client
+        return self.twitch
 
     @property
     def logger(self) -> logging.Logger:

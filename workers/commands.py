@@ -201,7 +201,8 @@ class CommandWorker(BaseWorker):
         self, text: str, broadcaster_id: str, reply_to: str | None = None
     ) -> dict[str, Any]:
         """A chat message in that channel (the bot account's voice when one is authorized)."""
-        return await self.twitch.send_chat_message(
+        sender = await self.twitch_as("bot")
+        return await sender.send_chat_message(
             text, broadcaster_id, reply_parent_message_id=reply_to
         )
 
@@ -249,13 +250,14 @@ class CommandsWorker(CommandWorker):
             await ctx.reply(f"There is no channel named {login}.")
             return
         target = users["data"][0]
+        moderator = await self.twitch_as("moderator")
         params = [
             ("from_broadcaster_id", ctx.event.broadcaster_user_id),
             ("to_broadcaster_id", target["id"]),
-            ("moderator_id", await self.twitch.own_user_id()),
+            ("moderator_id", await moderator.own_user_id()),
         ]
         try:
-            await self.twitch.request("POST", "chat/shoutouts", params=params)
+            await moderator.request("POST", "chat/shoutouts", params=params)
         except HelixError as error:
             # Twitch's own shoutout may be refused (offline, cooldown, a scope): still say it.
             self.logger.info("Twitch refused the shoutout of %s: %s", login, error.message)

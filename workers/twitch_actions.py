@@ -2,7 +2,9 @@
 
 Each action is one Helix call with Twitch's own names and limits
 (https://dev.twitch.tv/docs/api/reference/), made for the channel the call names (or the
-default channel) with that channel's token. Twitch's refusals come back as `twitch_error`
+default channel) with that channel's token. Chat messages go out as the bot account when one
+is authorized, and announcements and shoutouts as the moderator account when one is set
+(GET /tokens/link?account=bot|moderator). Twitch's refusals come back as `twitch_error`
 with Twitch's status and message (a shoutout within Twitch's cooldown: 429; a clip or marker
 while offline: 404; a second poll while one runs: 400).
 """
@@ -25,6 +27,7 @@ class TwitchActionsWorker(BaseWorker):
     """No events: only the actions below."""
 
     name = "twitch_actions"
+    emits = {}  # nothing: an actions-only worker (said so, so no warning asks for emits)
 
     def get_subscriptions(self, broadcaster_id: str, moderator_id: str) -> list[dict[str, Any]]:
         return []
@@ -40,21 +43,31 @@ class TwitchActionsWorker(BaseWorker):
         data: dict[str, Any] = answer.json()["data"][0]
         return data
 
-    @action("chat.send", scopes=["user:write:chat"], description="Send a chat message")
+    @action(
+        "chat.send", scopes=["user:write:chat"], account="bot", description="Send a chat message"
+    )
     async def chat_send(self, message: Message, reply_to: str | None = None) -> dict[str, Any]:
-        return await self.twitch.send_chat_message(
+        sender = await self.twitch_as("bot")
+        return await sender.send_chat_message(
             message, await self._broadcaster(), reply_parent_message_id=reply_to
         )
 
-    @action("chat.reply", scopes=["user:write:chat"], description="Reply to a chat message")
+    @action(
+        "chat.reply",
+        scopes=["user:write:chat"],
+        account="bot",
+        description="Reply to a chat message",
+    )
     async def chat_reply(self, message: Message, reply_to: str) -> dict[str, Any]:
-        return await self.twitch.send_chat_message(
+        sender = await self.twitch_as("bot")
+        return await sender.send_chat_message(
             message, await self._broadcaster(), reply_parent_message_id=reply_to
         )
 
     @action(
         "chat.announce",
         scopes=["moderator:manage:announcements"],
+        account="moderator",
         description="Send a highlighted announcement to chat",
     )
     async def chat_announce(
@@ -63,15 +76,16 @@ class TwitchActionsWorker(BaseWorker):
         color: Literal["blue", "green", "orange", "purple", "primary"] = "primary",
     ) -> dict[str, Any]:
         broadcaster = await self._broadcaster()
-        moderator = await self.twitch.own_user_id()
-        params = [("broadcaster_id", broadcaster), ("moderator_id", moderator)]
+        moderator = await self.twitch_as("moderator")
+        params = [("broadcaster_id", broadcaster), ("moderator_id", await moderator.own_user_id())]
         body = {"message": message, "color": color}
-        await self.twitch.request("POST", "chat/announcements", params=params, json=body)
+        await moderator.request("POST", "chat/announcements", params=params, json=body)
         return {"sent": True}
 
     @action(
         "shoutout",
         scopes=["moderator:manage:shoutouts"],
+        account="moderator",
         description="Shout out another channel (login or id)",
     )
     async def shoutout(
@@ -79,12 +93,13 @@ class TwitchActionsWorker(BaseWorker):
     ) -> dict[str, Any]:
         target = to if to.isdigit() else await self._user_id(to)
         broadcaster = await self._broadcaster()
+        moderator = await self.twitch_as("moderator")
         params = [
             ("from_broadcaster_id", broadcaster),
             ("to_broadcaster_id", target),
-            ("moderator_id", await self.twitch.own_user_id()),
+            ("moderator_id", await moderator.own_user_id()),
         ]
-        await self.twitch.request("POST", "chat/shoutouts", params=params)
+        await moderator.request("POST", "chat/shoutouts", params=params)
         return {"to_broadcaster_id": target}
 
     async def _user_id(self, login: str) -> str:

@@ -189,7 +189,14 @@ class EventSubParts:
             await self._tasks.cancel("gateway")
 
     def _wanted_for(self, broadcaster_id: str) -> Any:
-        moderator_id = moderator_id_for(broadcaster_id, self._settings.twitch_moderator_id)
+        """With an app token (conduit, webhook), a `moderator_user_id` condition may name the
+        moderator account of the default channel: that user granted this client the scopes.
+        TWITCH_MODERATOR_ID still wins when set."""
+        configured = self._settings.twitch_moderator_id
+        moderator = self._tokens.identities.cached("moderator")
+        if not configured and moderator is not None and broadcaster_id == self._tokens.user_id:
+            configured = moderator.user_id
+        moderator_id = moderator_id_for(broadcaster_id, configured)
         return distinct_wanted(self._wanted(broadcaster_id, moderator_id))
 
     def _build_keeper(self) -> SubscriptionKeeper:

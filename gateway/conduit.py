@@ -143,6 +143,7 @@ class SubscriptionKeeper:
             return False
         target = self.target = await self._ensure_target()
         channel_ids = await self._channel_ids(user_id)
+        moderator = await self._moderator_id()
         wanted = [w for channel in channel_ids for w in self._wanted(channel)]
         wanted += self._extra_wanted(target)
         scopes = self._tokens.scopes or []
@@ -159,6 +160,8 @@ class SubscriptionKeeper:
                 break
             if await self._channel_ids(user_id) != channel_ids:
                 return True  # a channel came or went: reconciled again from the top
+            if await self._moderator_id() != moderator:
+                return True  # moderator conditions now name another account
             if time.monotonic() < due:
                 continue
             due = None
@@ -187,6 +190,16 @@ class SubscriptionKeeper:
         others = [r.id for r in records if r.status == "authorized" and r.id != default_id]
         self._last_channels = [default_id, *others]
         return self._last_channels
+
+    async def _moderator_id(self) -> str | None:
+        """The moderator account (tokens.identities), read at most every few seconds; its id
+        goes into `moderator_user_id` conditions (see app.eventsub)."""
+        try:
+            identity = await self._tokens.identities.get("moderator")
+        except StreamCoreError as error:
+            logger.warning("Could not read the moderator account (%s); keeping the last", error)
+            identity = self._tokens.identities.cached("moderator")
+        return identity.user_id if identity is not None else None
 
     def _report(self, wanted: int) -> None:
         enabled = self.book.enabled_count()

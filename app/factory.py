@@ -174,7 +174,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tokens_router)
     app.include_router(channels_router)
     app.include_router(actions_router)
-    app.state.call_limits = CallLimits()
+    app.state.call_limits = CallLimits(settings.actions_call_rate, settings.actions_call_burst)
     app.include_router(system_router)
     app.include_router(demo_router)
     app.include_router(metrics_router)

@@ -4,7 +4,8 @@ Clients of `/ws/events` mostly only listen. They may send `{"op": "ping"}` (answ
 `system.pong` frame), and `subscribe`, `unsubscribe` and `call` requests, which go to the
 connection's request handler. The rules exist so one misbehaving client costs
 us nothing: a frame over `max_bytes`, more frames than the token bucket allows (`rate` per
-second, bursts of `burst`), a binary frame, text that is not a JSON object, or JSON nested
+second, bursts of `burst`; requests over it are answered `rate_limited` for one more burst),
+a binary frame, text that is not a JSON object, or JSON nested
 deeper than `max_depth` closes that client with 1008 and a reason. Every way a frame can be bad
 ends in a `Verdict`, never an exception: the reader that calls `check` must outlive any input.
 Pure logic; the socket layer feeds it frames and a clock.
@@ -27,11 +28,13 @@ REQUEST_OPS = frozenset({"subscribe", "unsubscribe", "call"})
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """`reply` is an op to answer; `request` a message for the request handler;
-    `close_reason` ends the connection."""
+    `close_reason` ends the connection; `limited` says the request came over the rate and is
+    to be answered `rate_limited`, not run."""
 
     reply: str | None = None
     close_reason: str | None = None
     request: dict[str, Any] | None = None
+    limited: bool = False
 
 
 _OK = Verdict()
@@ -61,8 +64,12 @@ class InboundPolicy:
             return Verdict(close_reason=f"frame too big ({size} bytes > {self.max_bytes})")
         self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
         self._updated = now
-        if self._tokens < 1:
-            return Verdict(close_reason=f"too many frames (more than {self.rate:g}/s)")
+        # Over the rate, a request is still answered (`rate_limited`, so a Stream Deck that
+        # double-taps learns why) for one more burst's worth; past that, or for anything
+        # else, the client is closed.
+        over = self._tokens < 1
+        if over and self._tokens < 1 - self.burst:
+            return Verdict(close_reason=self._too_many())
         self._tokens -= 1
         if text is None:
             return Verdict(close_reason="binary frames are not accepted; send JSON text")
@@ -77,8 +84,13 @@ class InboundPolicy:
         if not isinstance(message, dict):
             return Verdict(close_reason='frames must be JSON objects, e.g. {"op": "ping"}')
         op = message.get("op")
+        if op in REQUEST_OPS:
+            return Verdict(request=message, limited=over)
+        if over:
+            return Verdict(close_reason=self._too_many())
         if op == "ping":
             return Verdict(reply="pong")
-        if op in REQUEST_OPS:
-            return Verdict(request=message)
         return _OK
+
+    def _too_many(self) -> str:
+        return f"too many frames (more than {self.rate:g}/s)"

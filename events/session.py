@@ -52,6 +52,10 @@ class ClientRequests(Protocol):
 
 
 NO_REQUESTS = {"code": "unsupported", "message": "this server takes no requests"}
+FRAMES_RATE_LIMITED = {
+    "code": "rate_limited",
+    "message": "too many frames on this socket (WS_INBOUND_RATE, WS_INBOUND_BURST); slow down",
+}
 
 
 def result_frame(
@@ -208,7 +212,9 @@ async def _read_inbound(
             client.request_close(CLOSE_POLICY, verdict.close_reason)
             return
         if verdict.request is not None:
-            if requests is None:
+            if verdict.limited:
+                client.offer(result_frame(verdict.request, None, FRAMES_RATE_LIMITED))
+            elif requests is None:
                 client.offer(result_frame(verdict.request, None, NO_REQUESTS))
             else:
                 await requests.handle(verdict.request)

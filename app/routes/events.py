@@ -19,7 +19,13 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, HTTPException, WebSocket
 from pydantic import BaseModel, Field
 
-from app.access import AdminRequired, beyond_loopback, dashboard_session_verified
+from app.access import (
+    AdminRequired,
+    admin_token_matches,
+    bearer_token,
+    beyond_loopback,
+    dashboard_session_verified,
+)
 from app.callers import Caller
 from app.deps import BusDep, DiscoveryDep, StoreDep, find_services
 from app.socket_requests import SocketRequests
@@ -176,7 +182,7 @@ async def events_socket(websocket: WebSocket) -> None:
         channels = bound if channels is None else channels
     requests = SocketRequests(
         services.actions,
-        _caller(websocket, record),
+        _caller(websocket, record, settings),
         services.tokens.channels,
         websocket.app.state.call_limits,
     )
@@ -196,17 +202,28 @@ async def events_socket(websocket: WebSocket) -> None:
 CROSS_SITE = KeyRecord(id="cross-site", name="cross-site page", events="", created_at="")
 
 
-def _caller(websocket: WebSocket, record: KeyRecord | None) -> Caller:
-    """Who calls actions on this socket: the dashboard and local scripts are the operator; a
-    key calls what its patterns allow; a keyless page of another origin calls nothing."""
+#: A keyless local client while STREAMCORE_ADMIN_TOKEN is set, without that token: the control
+#: surface needs the token then, so acting does too; listening stays open as before.
+LISTENER = KeyRecord(id="listener", name="local client without the admin token", events="",
+                     created_at="")  # fmt: skip
+
+
+def _caller(websocket: WebSocket, record: KeyRecord | None, settings: Settings) -> Caller:
+    """Who calls actions on this socket: the dashboard and local scripts are the operator
+    (with STREAMCORE_ADMIN_TOKEN set, only a script that sends it as a Bearer token); a key
+    calls what its patterns allow; a keyless page of another origin calls nothing."""
     if record is DASHBOARD_RECORD:
         return Caller("dashboard")
     if record is not None:
         return Caller(f"key {record.name}", record)
     origin, host = websocket.headers.get("origin"), websocket.headers.get("host")
-    if origin is None or (host is not None and urlsplit(origin).netloc == host):
-        return Caller("local client")
-    return Caller("cross-site page", CROSS_SITE)
+    if origin is not None and (host is None or urlsplit(origin).netloc != host):
+        return Caller("cross-site page", CROSS_SITE)
+    if settings.streamcore_admin_token is not None and not admin_token_matches(
+        settings, bearer_token(websocket.scope)
+    ):
+        return Caller(LISTENER.name, LISTENER)
+    return Caller("local client")
 
 
 # A plain Starlette route: FastAPI's dependency-injected websocket route keeps three exit stacks

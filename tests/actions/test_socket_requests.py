@@ -11,8 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
+from starlette.websockets import WebSocket
 from websockets.asyncio.client import ClientConnection, connect
 
+from app.routes.events import _caller
+from core.settings import Settings
 from events.publisher import EventPublisher
 from tests.gateway.test_webhook_transport import Stack, authorize_and_start, stack_on, webhook_world
 
@@ -108,3 +112,34 @@ async def test_calls_are_answered_with_their_id(tmp_path: Path) -> None:
                 ws, {"op": "call", "id": "e", "action": "chat.send", "args": {"message": "x"}}
             )
             assert refused["error"]["code"] == "forbidden"
+
+
+def _socket(headers: dict[str, str]) -> WebSocket:
+    scope = {
+        "type": "websocket",
+        "path": "/ws/events",
+        "query_string": b"",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+    }
+    return WebSocket(scope, receive=_never, send=_never)
+
+
+async def _never(*_: Any) -> Any:
+    raise AssertionError("not used")
+
+
+def test_a_keyless_local_client_acts_only_with_the_admin_token_when_one_is_set() -> None:
+    """The control surface needs STREAMCORE_ADMIN_TOKEN when it is set; calling actions from a
+    keyless local socket does too (sent as a Bearer token), while listening stays open."""
+    open_settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    guarded = Settings(_env_file=None, streamcore_admin_token=SecretStr("s3cret-admin-token-0123"))  # type: ignore[call-arg]
+    assert _caller(_socket({}), None, open_settings).may_call("chat.send")
+    listener = _caller(_socket({}), None, guarded)
+    assert not listener.may_call("chat.send")
+    assert "s3cret" not in listener.label
+    wrong = _caller(_socket({"Authorization": "Bearer nope"}), None, guarded)
+    assert not wrong.may_call("chat.send")
+    bearer = _caller(_socket({"Authorization": "Bearer s3cret-admin-token-0123"}), None, guarded)
+    assert bearer.may_call("chat.send")
+    cross_site = {"Origin": "http://evil.example", "Host": "127.0.0.1:8000"}
+    assert not _caller(_socket(cross_site), None, open_settings).may_call("chat.send")

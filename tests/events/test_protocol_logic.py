@@ -122,6 +122,18 @@ def test_inbound_policy_answers_ping_and_closes_on_size_rate_and_garbage() -> No
     assert "binary" in (policy.check(None, b"\x00", now=40).close_reason or "")
 
 
+def test_requests_over_the_rate_are_answered_rate_limited_then_the_client_is_closed() -> None:
+    policy = InboundPolicy(max_bytes=100, rate=1, burst=2, now=0)
+    call = '{"op": "call", "id": 1, "action": "chat.send"}'
+    assert [policy.check(call, None, now=0).limited for _ in range(2)] == [False, False]
+    over = [policy.check(call, None, now=0) for _ in range(2)]
+    assert all(v.limited and v.request is not None and v.close_reason is None for v in over)
+    assert "too many" in (policy.check(call, None, now=0).close_reason or "")
+    assert "too many" in (policy.check('{"op": "ping"}', None, now=0).close_reason or "")
+    # The bucket refills at `rate`: four seconds later calls run again.
+    assert policy.check(call, None, now=4).limited is False
+
+
 def test_inbound_policy_closes_on_deeply_nested_json_instead_of_raising() -> None:
     # 4000 bytes, under the size limit: json.loads raised RecursionError here, which killed
     # the connection's reader without a word.

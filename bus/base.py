@@ -9,6 +9,7 @@ Two backends implement it, one per file: `bus.memory` (in-process, the embedded 
   consumer once it has been idle long enough (the first consumer crashed).
 - `read_after` / `stream_end`: a plain tail of a stream (XREAD) from a position the reader
   keeps itself, for readers that must see every entry but need no acks (the fan-out).
+  `tail_reader()` gives one such reader its own `read_after` (Redis: its own connection).
 - `set_if_absent`: `SET key value NX EX ttl`, for de-duplication.
 - `append_unique`: set-if-absent and append as one step (exactly-once hand-off of a message).
 - `append_once`: the same, but a repeat answers the id the first append got (stable ids for
@@ -22,6 +23,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from typing import Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +238,11 @@ class Bus(ABC):
         exists (a repeat within `ttl_s`), nothing is appended: (the first append's id, False).
         """
 
+    def tail_reader(self) -> TailReader:
+        """A blocking `read_after` for one sequential reader (the broadcaster's tail); a
+        backend may give it a connection of its own. Close it when done."""
+        return _SharedTail(self)
+
     async def append_unique_many(
         self, items: Sequence[tuple[str, dict[str, str], int, str, int]]
     ) -> list[str | None]:
@@ -246,6 +253,29 @@ class Bus(ABC):
         Redis backend sends the batch in one round trip.
         """
         return [await self.append_unique(*item) for item in items]
+
+
+class TailReader(Protocol):
+    async def read_after(
+        self, stream: str, after_id: str, count: int, block_ms: int
+    ) -> list[StreamEntry]: ...
+
+    async def close(self) -> None: ...
+
+
+class _SharedTail:
+    """`Bus.read_after` as a TailReader (no connection of its own)."""
+
+    def __init__(self, bus: Bus) -> None:
+        self._bus = bus
+
+    async def read_after(
+        self, stream: str, after_id: str, count: int, block_ms: int
+    ) -> list[StreamEntry]:
+        return await self._bus.read_after(stream, after_id, count=count, block_ms=block_ms)
+
+    async def close(self) -> None:
+        return None
 
 
 def parse_stream_id(entry_id: str) -> tuple[int, int]:

@@ -21,9 +21,18 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from bus.base import Bus, ConsumerInfo, GroupInfo, Message, StreamEntry, Subscription
+from bus.base import (
+    Bus,
+    ConsumerInfo,
+    GroupInfo,
+    Message,
+    StreamEntry,
+    Subscription,
+    TailReader,
+)
 from bus.errors import BusUnavailable
 from bus.redis_scripts import APPEND_ONCE, APPEND_UNIQUE, HOLD_LEASE, RELEASE_LEASE, Script
+from bus.redis_tail import RedisTail, dedicated_tail_supported
 from core.backoff import Backoff
 from core.errors import BackendUnavailable
 from core.settings import redact_url
@@ -247,6 +256,11 @@ class RedisBus(Bus):
         if block_ms is not None:
             args += ["BLOCK", min(block_ms, MAX_BLOCK_MS)]
         return _entries(await self._call(*args, "STREAMS", stream, after_id))
+
+    def tail_reader(self) -> TailReader:
+        if dedicated_tail_supported(self._url):
+            return RedisTail(self._url)
+        return super().tail_reader()
 
     async def stream_end(self, stream: str) -> str:
         reply = await self._call("XREVRANGE", stream, "+", "-", "COUNT", 1)

@@ -29,6 +29,7 @@ from events.broadcaster import Broadcaster
 from events.constants import CLOSE_RESTART
 from events.keys import ClientKeys
 from events.publisher import EventPublisher
+from events.raw import RawEventWrapper
 from gateway.webhook_intake import WebhookIntake
 from tokens.app_token import AppTokens
 from tokens.channel_tokens import ChannelClients
@@ -190,7 +191,13 @@ async def open_services(
                 settings.ws_replay_concurrency,
             )
             tasks.spawn("events.broadcaster", broadcaster.run())
-            tasks.spawn("events.raw", broadcaster.run_raw())
+            tasks.spawn("events.key_revocations", broadcaster.run_revocations())
+            # Raw PUBLISHes are wrapped once, by the coordinator (events/raw.py).
+            raw = RawEventWrapper(
+                bus, settings.events_retention_count, lambda: cluster.is_coordinator
+            )
+            broadcaster.raw = raw
+            tasks.spawn("events.raw", raw.run())
             tasks.spawn(
                 "events.key_recheck", broadcaster.recheck_keys(ClientKeys(store).active_ids)
             )

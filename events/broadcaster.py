@@ -11,19 +11,18 @@ handed to every client whose filter matches, through `Client.offer`, which never
 loop's speed does not depend on any client's. See events.clients for the per-client buffer
 policy.
 
-Raw messages (`run_raw`): anything PUBLISHed to `events:<name>` that is not a StreamCore
-envelope (for example `redis-cli PUBLISH events:foo '{"x":1}'` or plain text) is wrapped:
-event = the channel minus `events:`, data = the parsed JSON or the text, appended to the log,
-so the tail delivers it with an id that `?since=` understands. With several StreamCore
-processes on one Redis, each one appends its own copy (each with its own id); programs other
-than StreamCore that need exactly-once ids should XADD to `eventlog` themselves, or go through
-EventPublisher.
+Reading: the tail has a Redis connection of its own (`Bus.tail_reader`), and while events
+arrive faster than one every TAIL_LINGER_S it waits that long before the next read, so one read
+brings several events: the cost of reading is shared by a batch instead of paid per event
+(bench/channels.py measures it). At the rates of a single channel nothing waits.
+
+Raw messages other programs PUBLISH are wrapped into the log by events.raw, on the
+coordinator only.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -32,7 +31,7 @@ from typing import Any
 
 from bus import Bus, BusError
 from core.backoff import Backoff
-from core.constants import EVENTS_LOG_STREAM, EVENTS_PATTERN, KEY_REVOKED_CHANNEL
+from core.constants import EVENTS_LOG_STREAM, KEY_REVOKED_CHANNEL
 from core.errors import StreamCoreError
 from core.metrics import observe_latency
 from events.clients import Client
@@ -41,23 +40,20 @@ from events.constants import (
     CLOSE_UNAUTHORIZED,
     KEY_RECHECK_S,
     RETENTION_TRIM_INTERVAL_S,
-    SUBSCRIPTION_QUEUE,
     TAIL_BLOCK_MS,
+    TAIL_BUSY_SLACK_S,
+    TAIL_LINGER_S,
     TAIL_READ_COUNT,
     TAIL_RETRY_BASE_S,
     TAIL_RETRY_CAP_S,
 )
-from events.errors import EventDataError
 from events.frames import Outgoing
-from events.publisher import encode_data, now_iso
+from events.raw import RawEventWrapper
 from events.replay import entry_to_outgoing
 
 __all__ = ["BroadcastStats", "Broadcaster"]
 
 logger = logging.getLogger("streamcore.events")
-
-_CHANNEL_PREFIX = EVENTS_PATTERN.removesuffix("*")
-_ENVELOPE_KEYS = frozenset(("event", "data", "id", "ts"))
 
 
 @dataclass(slots=True)
@@ -65,10 +61,7 @@ class BroadcastStats:
     """Counters for status and metrics."""
 
     events: int = 0
-    raw_wrapped: int = 0
     slow_disconnects: int = 0
-    #: Raw pub/sub messages dropped because the raw listener fell behind.
-    bus_dropped: int = 0
     #: Times the event log became unreadable (each outage counted once).
     outages: int = 0
 
@@ -92,6 +85,8 @@ class Broadcaster:
         self._unrestricted: tuple[Client, ...] = ()
         self._by_channel: dict[str, tuple[Client, ...]] = {}
         self.stats = BroadcastStats()
+        #: This process's raw-message wrapper (events.raw), for status; set by its owner.
+        self.raw: RawEventWrapper | None = None
         #: Set once the tail knows its position in the log: every event appended from then
         #: on reaches the clients (tests and status wait on it).
         self.ready = asyncio.Event()
@@ -162,9 +157,9 @@ class Broadcaster:
         return {
             "connected": self.connected_clients(),
             "events": self.stats.events,
-            "raw_wrapped": self.stats.raw_wrapped,
+            "raw_wrapped": self.raw.wrapped if self.raw is not None else 0,
             "slow_disconnects": self.stats.slow_disconnects,
-            "bus_dropped": self.stats.bus_dropped,
+            "bus_dropped": self.raw.dropped if self.raw is not None else 0,
             "log_outages": self.stats.outages,
             "subscribed": self.ready.is_set(),
         }
@@ -196,71 +191,60 @@ class Broadcaster:
         """
         position: str | None = None
         pause = Backoff(TAIL_RETRY_BASE_S, TAIL_RETRY_CAP_S)
-        while True:
-            try:
-                if position is None:
-                    # Start at the end: history is for `?since=` replays, not for new clients.
-                    position = await self._bus.stream_end(EVENTS_LOG_STREAM)
-                    self.ready.set()
-                entries = await self._bus.read_after(
-                    EVENTS_LOG_STREAM, position, count=TAIL_READ_COUNT, block_ms=TAIL_BLOCK_MS
-                )
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                self.stats.outages += pause.attempts == 0
-                delay = pause.next_delay()
-                log = logger.warning if isinstance(error, BusError) else logger.exception
-                log("Event log unreadable (%s); fan-out resumes after %s in %.1f s",
-                    error, position, delay)  # fmt: skip
-                await asyncio.sleep(delay)
-                continue
-            if pause.attempts:
-                logger.info("Event log readable again; fan-out resumed after %s", position)
-                pause.reset()
-            for entry in entries:
-                position = entry.id
-                observe_latency("emit_to_fanout", entry.fields.get("ts"))
-                self.fan_out(entry_to_outgoing(entry))
+        tail = self._bus.tail_reader()
+        loop = asyncio.get_running_loop()
+        last_read = 0.0
+        try:
+            while True:
+                try:
+                    if position is None:
+                        # Start at the end: history is for `?since=` replays, not new clients.
+                        position = await self._bus.stream_end(EVENTS_LOG_STREAM)
+                        self.ready.set()
+                    entries = await tail.read_after(
+                        EVENTS_LOG_STREAM, position, TAIL_READ_COUNT, TAIL_BLOCK_MS
+                    )
+                except asyncio.CancelledError:
+                    raise
+                except Exception as error:
+                    self.stats.outages += pause.attempts == 0
+                    delay = pause.next_delay()
+                    log = logger.warning if isinstance(error, BusError) else logger.exception
+                    log("Event log unreadable (%s); fan-out resumes after %s in %.1f s",
+                        error, position, delay)  # fmt: skip
+                    await asyncio.sleep(delay)
+                    continue
+                if pause.attempts:
+                    logger.info("Event log readable again; fan-out resumed after %s", position)
+                    pause.reset()
+                now = loop.time()
+                # Busy: this read found events within a linger (plus TAIL_BUSY_SLACK_S for
+                # the fan-out and the read) of the last one: they keep coming at least that
+                # fast. Slower streams (a channel's follows and chat) never wait.
+                busy = entries and now - last_read < TAIL_LINGER_S + TAIL_BUSY_SLACK_S
+                last_read = now
+                for entry in entries:
+                    position = entry.id
+                    observe_latency("emit_to_fanout", entry.fields.get("ts"))
+                    self.fan_out(entry_to_outgoing(entry))
+                if busy and len(entries) < TAIL_READ_COUNT:
+                    # Events are flowing: let a few more arrive so the next read takes a batch.
+                    await asyncio.sleep(TAIL_LINGER_S)
+        finally:
+            await tail.close()
 
-    async def run_raw(self) -> None:
-        """Wrap what other programs PUBLISH to `events:*` into the log (see the docstring),
-        and close the clients of a key revoked anywhere (KEY_REVOKED_CHANNEL)."""
+    async def run_revocations(self) -> None:
+        """Close the clients of a key revoked on any replica (KEY_REVOKED_CHANNEL)."""
         while True:
             try:
-                async with self._bus.psubscribe(
-                    EVENTS_PATTERN, KEY_REVOKED_CHANNEL, maxsize=SUBSCRIPTION_QUEUE
-                ) as subscription:
+                async with self._bus.psubscribe(KEY_REVOKED_CHANNEL) as subscription:
                     while True:
-                        message = await subscription.get()
-                        self.stats.bus_dropped = subscription.dropped
-                        if message.channel == KEY_REVOKED_CHANNEL:
-                            self.close_key(message.data)
-                        elif not _is_envelope(message.data):
-                            name = message.channel.removeprefix(_CHANNEL_PREFIX)
-                            await self._wrap_raw(name, message.data)
+                        self.close_key((await subscription.get()).data)
             except asyncio.CancelledError:
                 raise
             except Exception:
-                logger.exception("Raw event listener failed; resubscribing")
+                logger.exception("Key revocation listener failed; resubscribing")
                 await asyncio.sleep(BROADCAST_ERROR_PAUSE_S)
-
-    async def _wrap_raw(self, name: str, text: str) -> None:
-        try:
-            data_json = encode_data(json.loads(text))
-        except (ValueError, EventDataError):
-            data_json = json.dumps(text, ensure_ascii=False)
-        ts = now_iso()
-        try:
-            await self._bus.append(
-                EVENTS_LOG_STREAM,
-                {"event": name, "data": data_json, "ts": ts},
-                self.retention_count,
-            )
-        except BusError as error:
-            logger.warning("Dropped raw event %s: cannot give it an id (%s)", name, error)
-            return
-        self.stats.raw_wrapped += 1
 
     # -- retention ----------------------------------------------------------------------------
 
@@ -282,19 +266,3 @@ class Broadcaster:
             except Exception as error:
                 logger.warning("Could not trim %s by age (%s)", EVENTS_LOG_STREAM, error)
             await asyncio.sleep(RETENTION_TRIM_INTERVAL_S)
-
-
-def _is_envelope(text: str) -> bool:
-    """True for a StreamCore envelope (EventPublisher also PUBLISHes every event it logs)."""
-    if not text.startswith('{"event":'):
-        return False
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return False
-    return (
-        isinstance(value, dict)
-        and value.keys() - {"channel"} == _ENVELOPE_KEYS
-        and isinstance(value["id"], str)
-        and isinstance(value["event"], str)
-    )

@@ -155,6 +155,7 @@ class Client:
         "closing",
         "delivered",
         "filter",
+        "floor",
         "held",
         "key_id",
         "label",
@@ -192,6 +193,10 @@ class Client:
         self.outbox: deque[Outgoing] | None = None
         self.outbox_bytes = 0
         self.held: LiveHold | None = LiveHold(max_messages) if replaying else None
+        #: After a replay, the last replayed id: the tail may still be behind it (it reads in
+        #: batches), and what it fans out up to there was replayed already. Cleared at the
+        #: first newer event (the tail is ordered).
+        self.floor: tuple[int, int] | None = None
         self.delivered = 0
         self.closing = False
         self._flusher: asyncio.Task[None] | None = None
@@ -217,6 +222,10 @@ class Client:
             if not self.held.add(event):
                 self._too_slow(f"more than {self.max_messages} events arrived during replay")
             return
+        if self.floor is not None:
+            if event.id is not None and event.key <= self.floor:
+                return  # replayed already
+            self.floor = None
         if not self.outbox and self.sink.ready():
             self.sink.write(event)
             self.delivered += 1
@@ -271,6 +280,7 @@ class Client:
         hold, self.held = self.held, None
         if hold is None:
             return
+        self.floor = last_replayed
         for event in hold.release(last_replayed):
             self.offer(event)
 

@@ -219,3 +219,33 @@ def test_the_channel_of_a_notification_is_its_conditions_broadcaster() -> None:
     assert channel_of(raid_in) == GRACE
     assert channel_of({"subscription": {"condition": {}}, "event": {}}) is None
     assert channel_of("not a payload") is None
+
+
+class RecordingSink(CountingSink):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: list[str | None] = []
+
+    def write(self, event: Outgoing) -> None:
+        self.ids.append(event.id)
+
+
+async def test_after_a_replay_the_tail_catching_up_delivers_nothing_twice() -> None:
+    """The tail reads in batches, so it may fan out an event the replay already sent: the
+    client drops what is not newer than its replay, then takes everything newer."""
+    events = [Outgoing.build("alert.follow", f"17000000000{n:02d}-0", "{}") for n in range(4)]
+    # The tail was behind: nothing arrived during the replay, which sent events 0 and 1.
+    lagging = RecordingSink()
+    client = Client(lagging, ALL_EVENTS, 10, 10_000, replaying=True)
+    client.go_live(events[1].key)
+    for event in events:
+        client.offer(event)
+    assert lagging.ids == [events[2].id, events[3].id]
+    # The tail was ahead: 0 to 2 arrived during the replay and were held.
+    ahead = RecordingSink()
+    client = Client(ahead, ALL_EVENTS, 10, 10_000, replaying=True)
+    for event in events[:3]:
+        client.offer(event)
+    client.go_live(events[1].key)
+    client.offer(events[3])
+    assert ahead.ids == [events[2].id, events[3].id]

@@ -30,6 +30,9 @@ async def test_raw_publish_from_redis_cli_is_wrapped_in_an_envelope(
 ) -> None:
     ws = await ws_connect(streamcore.ws_url())
     await eventually(lambda: streamcore.connected() == 1, what="1 client connected")
+    raw = streamcore.services.broadcaster.raw  # type: ignore[union-attr]
+    # Only the coordinator wraps raw messages; this replica becomes it at start-up.
+    await eventually(lambda: raw is not None and raw.listening, what="raw messages listened to")
     for payload in ('{"x":1}', "plain text"):
         redis_cli = await asyncio.create_subprocess_exec(
             *("redis-cli", "-u", REDIS_TEST_URL, "PUBLISH", "events:foo", payload),

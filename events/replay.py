@@ -73,8 +73,27 @@ def entry_to_outgoing(entry: StreamEntry) -> Outgoing:
     data_json = fields.get("data", "null")
     channel_json = fields.get("channel")
     text = envelope_text(name, data_json, entry.id, fields.get("ts", ""), channel_json)
+    return Outgoing.build(name, entry.id, text, _channel_id(channel_json))
+
+
+#: Channel JSON text -> channel id: a busy tail sees the same few texts over and over, so each
+#: is parsed once (bounded: cleared when full).
+_CHANNEL_IDS: dict[str, str | None] = {}
+_CHANNEL_IDS_MAX = 10_000
+
+
+def _channel_id(channel_json: str | None) -> str | None:
+    if not channel_json:
+        return None
+    try:
+        return _CHANNEL_IDS[channel_json]
+    except KeyError:
+        pass
     channel = ChannelTag.from_json(channel_json)
-    return Outgoing.build(name, entry.id, text, channel.id if channel is not None else None)
+    if len(_CHANNEL_IDS) >= _CHANNEL_IDS_MAX:
+        _CHANNEL_IDS.clear()
+    found = _CHANNEL_IDS[channel_json] = channel.id if channel is not None else None
+    return found
 
 
 @dataclass(slots=True)

@@ -1,0 +1,300 @@
+"""Channels benchmark: onboarding many channels at Twitch's rate limit, and the fan-out per channel.
+
+    uv run --no-sync python bench/channels.py           # full: 1000 channels, 10,000 clients
+    uv run --no-sync python bench/channels.py --short   # CI: 50 channels, 500 clients (~40 s)
+
+Everything is real and on loopback: a private redis-server on a free port, a fresh schema in
+the local PostgreSQL (POSTGRES_TEST_DSN, default 127.0.0.1:5432 db `test`, dropped after), the
+Twitch simulator in this process, and `streamcore run` replicas as subprocesses
+(bench/chaos_stack.py), with TWITCH_EVENTSUB_TRANSPORT=conduit.
+
+Workers. The replicas run one worker wanting exactly 5 types per channel (channel.follow v2,
+channel.subscribe, channel.cheer, stream.online, stream.offline): StreamCore's own workers want
+14 and discovery has no setting to choose among them, so the replicas get a `workers` package of
+the bench's first on PYTHONPATH (bench/channels_worker.py, see there).
+
+1. Onboarding. N synthetic broadcasters (POST /control/users) are added through the real path:
+   the default channel by GET /tokens/link and its callback, then per channel POST /channels,
+   the simulator's /authorize approved as that broadcaster (POST /control/oauth), and the
+   replica's GET /tokens/callback. With every channel added and the system still stopped, the
+   simulator's Helix rate limit is set to `per_minute` (POST /control/ratelimit: every bucket
+   starts full), and the clock starts at POST /system/start: from there the coordinator's
+   keeper creates the conduit and every subscription with the app token, paced by
+   tokens/pacing.py. Starting after the last channel is added makes the phase one
+   reconciliation whose every Helix call is StreamCore's choice (adding channels while it runs
+   would time the bench's OAuth round trips too, and restart the reconciliation as channels
+   trickle in). The clock stops when the simulator lists all (N + 1) x 5 subscriptions enabled
+   on the conduit (read in-process every 50 ms).
+   Floor: the app-token Helix calls made in that phase (C: GET/POST conduits, shard
+   assignments, the subscription list, each creation; counted as they are charged to the
+   simulator's app bucket, 429s apart) can go no faster than the bucket allows: the first
+   `per_minute` come from the full bucket, each further one needs 60 / per_minute seconds of
+   refill, so floor = max(0, C - per_minute) x 60 / per_minute. Target: elapsed within 1.2x of
+   the floor, 0 failures (subscriptions `failed` in GET /system/status, and expected ones not
+   enabled at the simulator). The per_minute values put the full run's floor near 100 s and
+   the short one's near 10 s.
+2. Fan-out. On a fresh replica per phase (same Redis and schema, so the N channels are known;
+   the system stopped: the fan-out runs regardless), neither of them the coordinator (a third
+   replica holds the lease, as in `--scale app=3`: the coordinator also reads every envelope
+   from pub/sub to wrap raw PUBLISHes, events/raw.py), first the baseline, then the measure:
+   - single channel: every client on one channel (`?channel=<login>`), K events published;
+   - per channel: the clients spread evenly over the N channels, K events per channel;
+   so both deliver K events to every client (the same total), over the same seconds. Events
+   are published from this process through an EventPublisher on the same Redis with
+   `channel=`. The clients (bench/bench_client.py's raw client, in spawned processes) check
+   each event's channel: another channel's is a cross-channel delivery. CPU per delivery is
+   the replica's CPU time (/proc, from the first publish until every client has its K
+   events) over the deliveries; memory per client is its RSS growth from idle (after one
+   client connected and left) to all clients connected, over the clients. Targets: CPU per
+   delivery within 1.3x and memory per client within 1.2x of the single-channel phase, no
+   event lost and 0 cross-channel deliveries. CPU is printed split into user and kernel time:
+   on loopback the kernel's part of each write includes the receiving client's TCP work and
+   wake-up, which a client on another machine would not cost this one.
+
+Prints every figure with its baseline and `channels summary: PASS|FAIL ...`; exits 0 when every
+target holds, 1 when one does not, 2 when the bench could not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.channels_fanout import Phase, fan_out  # noqa: E402
+from bench.channels_onboard import Onboarding, onboard, overlay_workers  # noqa: E402
+from bench.chaos_stack import CALLBACK, Replica, Schema, replica_env  # noqa: E402
+from bench.faults_stack import Redis, free_port, run_to_exit, signals_cancel  # noqa: E402
+from simulator.testing import run_simulator  # noqa: E402
+
+ONBOARD_RATIO = 1.2
+CPU_RATIO = 1.3
+RSS_RATIO = 1.2
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    channels: int
+    per_minute: int
+    clients: int
+    events_per_client: int
+    seconds: float
+    client_processes: int
+
+
+MODES = {
+    # (1001 x 5 + ~7) calls: floor (5012 - 1700) x 60 / 1700 = ~117 s.
+    "full": Mode("full", 1000, 1700, 10_000, 20, 20.0, 4),
+    # (51 x 5 + ~18) calls: floor (273 - 240) x 60 / 240 = ~8 s.
+    "short": Mode("short", 50, 240, 500, 60, 3.0, 1),
+}
+
+
+async def wait_coordinating(replica: Replica, within_s: float = 30.0) -> None:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if (await replica.status())["cluster"]["is_coordinator"]:
+            return
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"{replica.replica_id} did not become the coordinator: {replica.tail()}")
+
+
+def raise_fd_limit() -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+async def measure(
+    mode: Mode, keep: bool, log_level: str, onboarding_only: bool
+) -> tuple[Onboarding, Phase | None, Phase | None]:
+    workdir = Path(tempfile.mkdtemp(prefix="streamcore-channels-"))
+    redis = Redis(workdir, "everysec")
+    schema = Schema()
+    main_task = asyncio.current_task()
+    assert main_task is not None
+    try:
+        await redis.start()
+        await schema.create()
+        # Each POST /channels also starts a device flow that StreamCore polls until it expires
+        # (30 min), even once the link authorized the channel: at Twitch's 5 s interval a
+        # thousand of them flood StreamCore's HTTP pool (PoolTimeout). The simulated Twitch
+        # asks for a 60 s interval instead, so the bench measures the onboarding, not that.
+        async with run_simulator(redirect_uri=CALLBACK, device_poll_interval_s=60.0) as sim:
+            with signals_cancel(main_task):
+                env = replica_env(sim, redis.url, schema.url, "conduit", 5.0, "")
+                env["PYTHONPATH"] = f"{overlay_workers(workdir)}:{ROOT}"
+                env["STREAMCORE_LOG_LEVEL"] = log_level
+                print(f"[onboarding] adding {mode.channels} channels ...", flush=True)
+                onboarding = await onboard(sim, env, workdir, mode.channels, mode.per_minute)
+                show_onboarding(onboarding)
+                if onboarding_only:
+                    return onboarding, None, None
+                tags = onboarding.channel_tags
+                per_channel = [tags[n % len(tags)] for n in range(mode.clients)]
+                k = mode.events_per_client
+                # A cluster as `--scale app=3` runs it: one replica coordinates (and so also
+                # wraps raw PUBLISHes, reading every envelope from pub/sub once more); both
+                # measures run on the other replicas, so they compare like with like. Both
+                # fresh replicas start together, so neither measure has a replica starting
+                # beside it; the second idles (no clients) while the first is measured.
+                coordinator = Replica("fanout-coordinator", free_port(), workdir, env)
+                coordinator.start()
+                replicas = [Replica(f"fanout-{n}", free_port(), workdir, env) for n in (1, 2)]
+                try:
+                    await coordinator.wait_serving()
+                    await wait_coordinating(coordinator)
+                    for replica in replicas:
+                        replica.start()
+                    await asyncio.gather(*(r.wait_serving() for r in replicas))
+                    print(f"[fan-out] {mode.clients} clients on one channel ...", flush=True)
+                    single = Phase("single", mode.clients, 1, k, k, mode.seconds)
+                    single = await fan_out(
+                        single,
+                        replicas[0],
+                        [tags[0]] * mode.clients,
+                        [tags[0]] * k,
+                        redis.url,
+                        mode.client_processes,
+                    )
+                    print(f"[fan-out] ... over {len(tags)} channels ...", flush=True)
+                    spread = Phase(
+                        "channels", mode.clients, len(tags), k * len(tags), k, mode.seconds
+                    )
+                    spread = await fan_out(
+                        spread, replicas[1], per_channel, tags * k, redis.url, mode.client_processes
+                    )
+                finally:
+                    await asyncio.gather(*(r.close() for r in [*replicas, coordinator]))
+                show_fanout(single, spread)
+                return onboarding, single, spread
+    finally:
+        redis.kill()
+        await schema.drop()
+        if keep:
+            print(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def show_onboarding(o: Onboarding) -> None:
+    charged = o.calls - o.refused
+    print(f"\n== onboarding: {o.channels} channels + the default, 5 types each, conduit")
+    print(f"  channels added through POST /channels + OAuth in {o.add_s:.1f} s")
+    print(f"  rate limit: {o.per_minute} points/min (bucket starts full)")
+    print(
+        f"  app-token Helix calls: {o.calls} ({o.refused} answered 429) for "
+        f"{o.expected} subscriptions"
+    )
+    print(
+        f"  floor: ({charged} - {o.per_minute}) x 60 / {o.per_minute} = {o.floor_s:.1f} s; "
+        f"elapsed {o.elapsed_s:.1f} s = x{o.ratio:.2f} of the floor"
+    )
+    statuses = ", ".join(f"{k} {v}" for k, v in sorted(o.statuses.items()))
+    print(
+        f"  failures: {o.failed_status} failed in /system/status ({statuses}), "
+        f"{o.failed_sim} expected not enabled at the simulator, {o.unexpected_sim} unexpected"
+    )
+
+
+def show_fanout(single: Phase, spread: Phase) -> None:
+    print(
+        f"\n== fan-out: {spread.clients} clients, {spread.per_client} events each "
+        f"over {spread.seconds:g} s, one replica"
+    )
+    print(
+        f"{'phase':<22}{'events':>8}{'deliveries':>12}{'lost':>6}{'cross':>7}{'sys':>5}"
+        f"{'cpu us/d':>10}{'idle MB':>9}{'KB/cli':>8}{'connect s':>11}{'deliver s':>11}"
+    )
+    for phase, name in ((single, "single channel (base)"), (spread, f"{spread.channels} channels")):
+        print(
+            f"{name:<22}{phase.events:>8}{phase.received:>12}{phase.lost:>6}{phase.cross:>7}"
+            f"{phase.system:>5}{phase.cpu_us_per_delivery:>10.2f}{phase.rss_idle / 2**20:>9.1f}"
+            f"{phase.kb_per_client:>8.2f}{phase.connect_s:>11.1f}{phase.delivered_s:>11.1f}"
+        )
+    if spread.events > single.events:
+        extra = (spread.cpu_s - single.cpu_s) / (spread.events - single.events) * 1e6
+        print(
+            f"  server CPU {single.cpu_s:.2f} s -> {spread.cpu_s:.2f} s for the same deliveries: "
+            f"{extra:.0f} us per extra published event"
+        )
+    for phase, name in ((single, "single channel"), (spread, f"{spread.channels} channels")):
+        role = "the coordinator" if phase.coordinator else "not the coordinator"
+        print(
+            f"  {name} ({role}): user {phase.user_us_per_delivery:.2f} us/d, "
+            f"kernel {(phase.sys_s / phase.received * 1e6) if phase.received else 0:.2f} us/d"
+        )
+
+
+def check(o: Onboarding, single: Phase, spread: Phase) -> list[tuple[str, bool]]:
+    cpu = spread.cpu_us_per_delivery / single.cpu_us_per_delivery
+    rss = spread.kb_per_client / single.kb_per_client if single.kb_per_client > 0 else 99.0
+    return [
+        (f"onboarding x{o.ratio:.2f} of the floor <= {ONBOARD_RATIO}", o.ratio <= ONBOARD_RATIO),
+        (f"onboarding failures {o.failures} == 0", o.failures == 0),
+        (
+            f"cpu/delivery {spread.cpu_us_per_delivery:.2f} us x{cpu:.2f} of single-channel "
+            f"{single.cpu_us_per_delivery:.2f} us <= {CPU_RATIO}",
+            cpu <= CPU_RATIO,
+        ),
+        (
+            f"memory/client {spread.kb_per_client:.2f} KB x{rss:.2f} of single-channel "
+            f"{single.kb_per_client:.2f} KB <= {RSS_RATIO}",
+            rss <= RSS_RATIO,
+        ),
+        (f"cross-channel deliveries {spread.cross + single.cross} == 0", not spread.cross),
+        (f"events lost {spread.lost + single.lost} == 0", not (spread.lost or single.lost)),
+    ]
+
+
+async def main(args: argparse.Namespace) -> int:
+    mode = MODES["short" if args.short else "full"]
+    raise_fd_limit()
+    began = time.monotonic()
+    try:
+        onboarding, single, spread = await measure(
+            mode, args.keep, args.log_level, args.onboarding_only
+        )
+    except (RuntimeError, OSError, httpx.HTTPError) as error:
+        traceback.print_exc()
+        print(f"channels summary: {mode.name} ERROR - {error}")
+        return 2
+    if single is None or spread is None:
+        return 0
+    checks = check(onboarding, single, spread)
+    print("\n== targets")
+    for text, ok in checks:
+        print(f"  [{'PASS' if ok else 'FAIL'}] {text}")
+    passed = all(ok for _, ok in checks)
+    print(
+        f"channels summary: {mode.name} {'PASS' if passed else 'FAIL'} - "
+        f"{mode.channels} channels onboarded x{onboarding.ratio:.2f} of the floor, "
+        f"{mode.clients} clients: cpu/delivery x"
+        f"{spread.cpu_us_per_delivery / single.cpu_us_per_delivery:.2f}, memory/client x"
+        f"{spread.kb_per_client / max(single.kb_per_client, 1e-9):.2f}, "
+        f"{spread.cross + single.cross} cross-channel ({time.monotonic() - began:.0f} s)"
+    )
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--short", action="store_true", help="the CI run (well under a minute)")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory and logs")
+    parser.add_argument("--log-level", default="WARNING", help="the replicas' STREAMCORE_LOG_LEVEL")
+    parser.add_argument(
+        "--onboarding-only", action="store_true", help="skip the fan-out (no summary line)"
+    )
+    raise SystemExit(run_to_exit(main(parser.parse_args())))

@@ -21,6 +21,7 @@ from workers.base import BaseWorker
 Message = Annotated[str, Field(min_length=1, max_length=500)]
 Choice = Annotated[str, Field(min_length=1, max_length=25)]
 Login = Annotated[str, Field(min_length=1, max_length=64)]
+MessageId = Annotated[str, Field(min_length=1, max_length=100)]
 
 
 class TwitchActionsWorker(BaseWorker):
@@ -46,7 +47,9 @@ class TwitchActionsWorker(BaseWorker):
     @action(
         "chat.send", scopes=["user:write:chat"], account="bot", description="Send a chat message"
     )
-    async def chat_send(self, message: Message, reply_to: str | None = None) -> dict[str, Any]:
+    async def chat_send(
+        self, message: Message, reply_to: MessageId | None = None
+    ) -> dict[str, Any]:
         sender = await self.twitch_as("bot")
         return await sender.send_chat_message(
             message, await self._broadcaster(), reply_parent_message_id=reply_to
@@ -58,7 +61,7 @@ class TwitchActionsWorker(BaseWorker):
         account="bot",
         description="Reply to a chat message",
     )
-    async def chat_reply(self, message: Message, reply_to: str) -> dict[str, Any]:
+    async def chat_reply(self, message: Message, reply_to: MessageId) -> dict[str, Any]:
         sender = await self.twitch_as("bot")
         return await sender.send_chat_message(
             message, await self._broadcaster(), reply_parent_message_id=reply_to

@@ -179,7 +179,12 @@ class System:
         if coordinate and self._channel_validation is None and self._channel_clients:
             clients = self._channel_clients
             self._channel_validation = ChannelValidation(
-                self._tokens.channels, self._tokens.oauth, clients.token, clients.default_id
+                self._tokens.channels,
+                self._tokens.oauth,
+                clients.token,
+                clients.default_id,
+                identities=self._tokens.identities,
+                account_token=clients.account_token,
             )
             self._tasks.spawn("tokens.channel_validation", self._channel_validation.run())
         elif not coordinate and self._channel_validation is not None:

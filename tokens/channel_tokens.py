@@ -163,18 +163,29 @@ class ChannelClients:
         self._sources.move_to_end(channel_id)
         return source
 
-    async def for_account(self, role: str) -> HelixClient | None:
-        """The Helix client of the bot or moderator account (tokens.identities), or None when
-        that account is not set. Its token refreshes like a channel's, single-flight."""
+    async def account_token(self, role: str) -> ChannelToken | None:
+        """The token source of the bot or moderator account (tokens.identities), or None when
+        that account is not set. It refreshes like a channel's, single-flight."""
         identity = await self._tokens.identities.get(role)
         if identity is None:
             return None
-        key = f"{role}:{identity.user_id}"  # a new account for the role gets a new client
+        key = f"{role}:{identity.user_id}"  # a new account for the role gets a new source
+        source = self._sources.get(key)
+        if source is None:
+            source = ChannelToken(self._tokens, self._bus, identity.user_id, self._clock, role)
+            self._sources[key] = source
+        self._sources.move_to_end(key)
+        return source
+
+    async def for_account(self, role: str) -> HelixClient | None:
+        """The Helix client of the bot or moderator account, or None when it is not set."""
+        source = await self.account_token(role)
+        if source is None:
+            return None
+        key = f"{role}:{source.user_id}"
         client = self._clients.get(key)
         if client is None:
-            source = ChannelToken(self._tokens, self._bus, identity.user_id, self._clock, role)
-            client = HelixClient(self._settings, source, self._http)
-            self._clients[key] = client
+            client = self._clients[key] = HelixClient(self._settings, source, self._http)
         self._clients.move_to_end(key)
         return client
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Literal, get_args
 
 from cryptography.fernet import Fernet
@@ -75,6 +75,9 @@ class Identity:
     login: str
     scopes: list[str] = field(default_factory=list)
     authorized_at: str = ""
+    #: "ok", or "invalid" once Twitch refuses the token even after a refresh (the hourly
+    #: validation, tokens.channel_validation): authorize the account again.
+    token_state: str = "ok"
 
     def public(self) -> dict[str, object]:
         return asdict(self)
@@ -128,6 +131,14 @@ class Identities:
         await self.all(fresh=True)  # this replica sees the change at once
         logger.info("Removed the %s account %s", role, identity.login)
         return identity
+
+    async def set_token_state(self, role: str, state: str) -> None:
+        identity = await self.get(role, fresh=True)
+        if identity is None or identity.token_state == state:
+            return
+        updated = replace(identity, token_state=state)
+        await self._store.put(IDENTITIES_NAMESPACE, role, json.dumps(updated.public()))
+        await self.all(fresh=True)
 
     async def get(self, role: str, fresh: bool = False) -> Identity | None:
         return (await self.all(fresh)).get(role)

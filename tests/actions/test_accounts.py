@@ -155,3 +155,37 @@ async def test_moderator_conditions_name_the_moderator_account_over_a_conduit(
             )
             message = await asyncio.wait_for(alerts.get(), 10)
         assert json.loads(message.data)["data"]["user"]["name"] == "Ada"
+
+
+async def test_the_hourly_check_refreshes_the_bots_token_and_marks_a_dead_one(
+    deployment: Deployment,
+) -> None:
+    """Twitch asks apps to validate every token hourly: the bot's token too. A refused token
+    is refreshed once; when the bot disconnects the app, GET /tokens shows it invalid."""
+    from tokens.channel_tokens import ChannelClients
+    from tokens.channel_validation import ChannelValidation
+
+    await authorize_account(deployment, "bot")
+    services = deployment.app.state.services
+    tokens = services.tokens
+    clients = ChannelClients(services.settings, tokens, services.bus, services.http)
+    check = ChannelValidation(
+        tokens.channels,
+        tokens.oauth,
+        clients.token,
+        clients.default_id,
+        identities=tokens.identities,
+        account_token=clients.account_token,
+    )
+    source = await clients.account_token("bot")
+    assert source is not None
+    await sim_call(
+        deployment, "POST", "tokens/expire", json={"access_token": await source.access_token()}
+    )
+    assert await check.validate_account("bot") is True
+    assert (await deployment.api.get("/tokens")).json()["accounts"]["bot"]["token_state"] == "ok"
+    await sim_call(deployment, "POST", "users/bot/revoke-authorization")
+    assert await check.validate_account("bot") is False
+    status = (await deployment.api.get("/tokens")).json()
+    assert status["accounts"]["bot"]["token_state"] == "invalid"
+    assert status["state"] == "ok"  # the broadcaster's own token is not affected

@@ -220,7 +220,6 @@ class System:
         """Everything about the live system. Each part that needs Redis or the database
         answers within STATUS_PART_TIMEOUT_S or is reported `unavailable` with the reason, so
         the status stays readable while a backend is down or paused."""
-        gateway_status = self.eventsub.status(self.running)
         stopped = [
             {"name": cls.name, "types": subscription_types(cls()), "state": "stopped"}
             for cls in self._discovery.workers
@@ -241,8 +240,12 @@ class System:
             self._cluster.status(), lambda reason: {"state": "unavailable", "reason": reason}
         )
         desired: bool | None = await _within_deadline(self._desired.running(), lambda _: None)
+        # Read after the awaits, together: `apply` may run meanwhile, and a status whose
+        # `running` and gateway state come from either side of it would contradict itself.
+        running = self.running
+        gateway_status = self.eventsub.status(running)
         return {
-            "running": self.running,
+            "running": running,
             "desired": None if desired is None else ("running" if desired else "stopped"),
             "cluster": cluster,
             "version": VERSION,

@@ -429,6 +429,7 @@
       D.keys.init();
       D.channels.init();
       D.actions.init();
+      D.accounts.init();
       connectFeed("");
     });
   }

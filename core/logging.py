@@ -13,28 +13,54 @@ import re
 import sys
 import time
 
-_secrets: set[str] = set()
+#: Token-shaped secrets (OAuth tokens, codes, client keys: letters, digits, `_` and `-`), by
+#: value. A thousand channels bring thousands of them, rotating on every refresh, so they are
+#: found by a set lookup per word of a line, not by one alternation of them all (recompiled
+#: on every new token, that made adding channels quadratic). Oldest first; bounded.
+_token_secrets: dict[str, None] = {}
+MAX_TOKEN_SECRETS = 200_000
+_WORD = re.compile(r"[A-Za-z0-9_-]{6,}")
+#: Other secrets (an admin token or a Fernet key with other characters): few, rarely added.
+_other_secrets: set[str] = set()
 _pattern: re.Pattern[str] | None = None
 # Bearer/OAuth headers and token-looking query parameters, in case a library logs a request.
 _GENERIC = re.compile(
     r"(?i)((?:bearer|oauth)\s+|(?:access_token|refresh_token|client_secret|code|key|token)=)"
     r"([A-Za-z0-9._~+/=-]{8,})"
 )
+_TOKEN_SHAPED = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def add_secret(value: str | None) -> None:
-    """Redact `value` from every log line from now on (values under 6 characters are ignored)."""
+    """Redact `value` from every log line from now on (values under 6 characters are ignored).
+    A token-shaped value is redacted where it stands as a whole word (between characters that
+    no token has: spaces, quotes, `=`, `&`, `/`, ...), as tokens appear in headers, URLs and
+    JSON; any other value wherever it appears."""
     global _pattern
-    if value and len(value) >= 6 and value not in _secrets:
-        _secrets.add(value)
+    if not value or len(value) < 6:
+        return
+    if _TOKEN_SHAPED.fullmatch(value):
+        if value not in _token_secrets:
+            _token_secrets[value] = None
+            if len(_token_secrets) > MAX_TOKEN_SECRETS:
+                del _token_secrets[next(iter(_token_secrets))]
+    elif value not in _other_secrets:
+        _other_secrets.add(value)
         _pattern = re.compile(
-            "|".join(re.escape(s) for s in sorted(_secrets, key=len, reverse=True))
+            "|".join(re.escape(s) for s in sorted(_other_secrets, key=len, reverse=True))
         )
+
+
+def _hide_token(match: re.Match[str]) -> str:
+    word = match.group(0)
+    return "***" if word in _token_secrets else word
 
 
 def redact(text: str) -> str:
     if _pattern is not None:
         text = _pattern.sub("***", text)
+    if _token_secrets:
+        text = _WORD.sub(_hide_token, text)
     return _GENERIC.sub(lambda m: m.group(1) + "***", text)
 
 

@@ -79,3 +79,28 @@ def test_token_secrets_are_registered_for_log_redaction() -> None:
     TokenSet(ACCESS, REFRESH, None, [])
     assert ACCESS not in redact(f"something mentioned {ACCESS} and {REFRESH}")
     assert REFRESH not in redact(f"something mentioned {ACCESS} and {REFRESH}")
+
+
+def test_thousands_of_channel_tokens_are_redacted_without_slowing_each_addition() -> None:
+    """Many channels bring thousands of tokens, rotating on every refresh: each one is a set
+    entry (redacted as a whole word in headers, URLs and JSON), so adding one costs the same
+    at the 5000th as at the first (an alternation recompiled per token made it quadratic:
+    adding 1000 channels took minutes of CPU)."""
+    import core.logging
+    from core.logging import add_secret, redact
+
+    pattern_before = core.logging._pattern
+    tokens = [f"{n:06d}tok{'x' * 20}" for n in range(5000)]
+    for token in tokens:
+        add_secret(token)
+    assert core.logging._pattern is pattern_before  # no regex rebuilt for tokens
+    line = (
+        f"GET /helix?access_token={tokens[0]}&x=1 Authorization: Bearer {tokens[4999]} "
+        f'{{"refresh_token":"{tokens[2500]}"}} (\'{tokens[7]}\',)'
+    )
+    cleaned = redact(line)
+    assert not any(token in cleaned for token in (tokens[0], tokens[4999], tokens[2500], tokens[7]))
+    assert "GET /helix?access_token=***&x=1" in cleaned
+    # Other secrets (an admin token with any characters) are redacted wherever they appear.
+    add_secret("adm!n token/with spaces")
+    assert redact("x=adm!n token/with spaces.") == "x=***."

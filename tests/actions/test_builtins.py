@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.actions.test_accounts import sim_call
 from tests.actions.test_actions_http import call
 from tests.system.test_system_flow import Deployment, approve_link, authorize, deploy
 
@@ -32,17 +33,10 @@ async def run(deployment: Deployment, name: str, args: dict[str, Any]) -> httpx.
     return answer
 
 
-async def sim(deployment: Deployment, method: str, path: str, **kw: Any) -> Any:
-    async with httpx.AsyncClient(timeout=10) as client:
-        answer = await client.request(method, f"{deployment.sim.http_url}/control/{path}", **kw)
-        answer.raise_for_status()
-        return answer.json()
-
-
 async def recorded(deployment: Deployment, kind: str) -> list[dict[str, Any]]:
-    data: list[dict[str, Any]] = (await sim(deployment, "GET", "actions", params={"kind": kind}))[
-        "data"
-    ]
+    data: list[dict[str, Any]] = (
+        await sim_call(deployment, "GET", "actions", params={"kind": kind})
+    )["data"]
     return data
 
 
@@ -58,7 +52,7 @@ async def test_chat_send_and_reply_thread_in_twitch_chat(deployment: Deployment)
     parent = sent.json()["result"]["message_id"]
     reply = await run(deployment, "chat.reply", {"message": "second", "reply_to": parent})
     assert reply.status_code == 200, reply.text
-    chat = (await sim(deployment, "GET", "chat"))["data"]
+    chat = (await sim_call(deployment, "GET", "chat"))["data"]
     assert chat[-1]["message"] == "second" and chat[-1]["reply_parent_message_id"] == parent
     bad = await run(deployment, "chat.reply", {"message": "x", "reply_to": ""})
     assert bad.status_code == 422 and bad.json()["error"]["fields"][0]["field"] == "reply_to"
@@ -72,7 +66,7 @@ async def test_announcement_and_shoutout_follow_twitchs_cooldowns(deployment: De
     assert (record["broadcaster_id"], record["message"]) == (broadcaster.id, "hi")
     twitch_error(await run(deployment, "chat.announce", {"message": "again"}), 429)
 
-    await sim(deployment, "POST", "channels/broadcaster/live", json={"live": True})
+    await sim_call(deployment, "POST", "channels/broadcaster/live", json={"live": True})
     target = deployment.sim.users["bot"]
     shouted = await run(deployment, "shoutout", {"to": target.login})
     assert shouted.status_code == 200, shouted.text
@@ -88,7 +82,7 @@ async def test_announcement_and_shoutout_follow_twitchs_cooldowns(deployment: De
 async def test_clips_and_markers_need_the_stream_live(deployment: Deployment) -> None:
     twitch_error(await run(deployment, "clip.create", {}), 404)
     twitch_error(await run(deployment, "marker.create", {"description": "offline"}), 404)
-    await sim(deployment, "POST", "channels/broadcaster/live", json={"live": True})
+    await sim_call(deployment, "POST", "channels/broadcaster/live", json={"live": True})
     clip = await run(deployment, "clip.create", {"has_delay": True})
     assert clip.status_code == 200, clip.text
     assert clip.json()["result"]["id"] and clip.json()["result"]["edit_url"]

@@ -8,62 +8,27 @@ fails under CI=true, as tests/deploy/test_proxy.py does for nginx."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import shutil
-import subprocess
-import sys
-
-import asyncpg
 import pytest
 
-from tests.conftest import POSTGRES_TEST_DSN, unavailable
-from tests.deploy.nginx_config import ROOT
+from tests.bench.harness import run_bench
 
 pytestmark = pytest.mark.slow
 
-NGINX_PATH = os.environ.get("NGINX_PATH", "/usr/sbin/nginx")
 #: The short run takes about a minute on an idle 2-core machine; this is only a safety net.
 RUN_TIMEOUT_S = 600
 
 
-def require_services() -> None:
-    if not (os.path.isfile(NGINX_PATH) and os.access(NGINX_PATH, os.X_OK)):
-        unavailable(
-            f"nginx at {NGINX_PATH}",
-            "not installed",
-            "install it (apt-get install nginx, see .ci/run) or set NGINX_PATH",
-        )
-    if shutil.which("redis-server") is None:
-        unavailable("redis-server", "not installed", "install it (apt-get install redis-server)")
-
-    async def reach_postgres() -> None:
-        connection = await asyncpg.connect(POSTGRES_TEST_DSN, timeout=5)
-        await connection.close()
-
-    try:
-        asyncio.run(reach_postgres())
-    except Exception as error:
-        unavailable("PostgreSQL at 127.0.0.1:5432", error)
-
-
 def run_short(transport: str) -> None:
     """bench/chaos.py --short for one transport: exit 0 and a PASS summary line."""
-    require_services()
-    run = subprocess.run(
-        [sys.executable, "bench/chaos.py", "--short", "--no-baseline", "--transport", transport],
-        cwd=ROOT,
-        env={**os.environ, "POSTGRES_TEST_DSN": POSTGRES_TEST_DSN, "NGINX_PATH": NGINX_PATH},
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT_S,
+    run = run_bench(
+        "chaos.py",
+        *("--short", "--no-baseline", "--transport", transport),
+        summary="chaos",
+        timeout_s=RUN_TIMEOUT_S,
+        nginx=True,
     )
-    output = f"{run.stdout}\n{run.stderr}"
-    summary = [line for line in run.stdout.splitlines() if line.startswith("chaos summary:")]
-    assert run.returncode == 0, output[-6000:]
-    assert len(summary) == 1, output[-6000:]
-    assert summary[0].startswith(f"chaos summary: {transport} PASS - 3 replicas"), summary[0]
+    assert run.returncode == 0, run.tail
+    assert run.summary.startswith(f"chaos summary: {transport} PASS - 3 replicas"), run.tail
 
 
 @pytest.mark.timeout(RUN_TIMEOUT_S + 60)

@@ -60,7 +60,9 @@ class RedisTail:
         try:
             if self._writer is None:
                 await self._connect()
-            reply = await asyncio.wait_for(self._call(command), block_ms / 1000 + REPLY_GRACE_S)
+            # asyncio.timeout, not wait_for: no task per read (3.11's wait_for makes one).
+            async with asyncio.timeout(block_ms / 1000 + REPLY_GRACE_S):
+                reply = await self._call(command)
         except (OSError, EOFError, TimeoutError, hiredis.ProtocolError) as error:
             await self.close()
             raise BusUnavailable(

@@ -6,15 +6,17 @@
 - A client key may call the actions its `actions` patterns match (none by default; the same
   syntax as event filters: `chat.send`, `chat.*`, `*`), for the channels it is bound to; a key
   bound to one channel calls for that one without naming it.
-- Per key, calls are rate-limited (CALL_RATE a second, bursts of CALL_BURST): `rate_limited`.
-  The buckets live in this process: each replica limits the calls it serves.
+- Per key, calls are rate-limited (ACTIONS_CALL_RATE a second, bursts of ACTIONS_CALL_BURST):
+  `rate_limited`. The bucket is on the bus (Redis with replicas), so the limit holds across
+  every replica a key's clients reach.
 """
 
 from __future__ import annotations
 
-import time
+import logging
 from dataclasses import dataclass, field
 
+from bus import Bus, BusError
 from core.channels import ChannelTag
 from events.filters import EventFilter
 from events.keys import KeyRecord
@@ -23,10 +25,10 @@ from worker_runtime.actions import ActionFailed
 
 __all__ = ["CALL_BURST", "CALL_RATE", "CallLimits", "Caller"]
 
+logger = logging.getLogger("streamcore.actions")
+
 CALL_RATE = 5.0
 CALL_BURST = 10
-#: Keys whose buckets are kept at most (the oldest are forgotten: they refill anyway).
-MAX_BUCKETS = 10_000
 
 
 @dataclass(frozen=True)
@@ -60,26 +62,38 @@ class Caller:
         raise ActionFailed("forbidden", "this key is bound to several channels: name one")
 
 
+#: The bus key of a client key's call bucket (a hash; it expires once full again).
+CALL_BUCKET = "actions:calls:{key_id}"
+
+
 @dataclass
 class CallLimits:
+    """Calls per second per client key, counted across every replica (a token bucket on the
+    bus); the operator is not limited."""
+
     rate: float = CALL_RATE
     burst: int = CALL_BURST
-    _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
+    _outage_logged: bool = field(default=False, repr=False)
 
-    def take(self, caller: Caller, now: float | None = None) -> None:
+    async def take(self, caller: Caller, bus: Bus) -> None:
         """Take one call from the key's bucket; ActionFailed `rate_limited` when empty."""
         if caller.key is None:
             return
-        now = time.monotonic() if now is None else now
-        tokens, updated = self._buckets.pop(caller.key.id, (float(self.burst), now))
-        tokens = min(float(self.burst), tokens + (now - updated) * self.rate)
-        if tokens < 1:
-            self._buckets[caller.key.id] = (tokens, now)
+        try:
+            wait = await bus.take_token(
+                CALL_BUCKET.format(key_id=caller.key.id), self.rate, self.burst
+            )
+        except BusError as error:
+            # The limit protects Twitch's own limits and ours; an action that needs no bus
+            # may still run while it is down, so the call goes on, said once per outage.
+            if not self._outage_logged:
+                logger.warning("Action calls are not rate-limited while the bus is down: %s", error)
+                self._outage_logged = True
+            return
+        self._outage_logged = False
+        if wait > 0:
             raise ActionFailed(
                 "rate_limited",
                 f"more than {self.rate:g} calls a second with this key; slow down",
-                retry_after_s=round((1 - tokens) / self.rate, 2),
+                retry_after_s=round(wait, 2),
             )
-        self._buckets[caller.key.id] = (tokens - 1, now)
-        if len(self._buckets) > MAX_BUCKETS:
-            self._buckets.pop(next(iter(self._buckets)))

@@ -18,6 +18,7 @@ import asyncio
 from typing import Any
 
 from app.callers import Caller, CallLimits
+from bus import Bus
 from events.clients import Client
 from events.errors import EventsError
 from events.filters import EventFilter, combine
@@ -42,11 +43,13 @@ class SocketRequests:
         caller: Caller,
         registry: ChannelRegistry,
         limits: CallLimits,
+        bus: Bus,
     ) -> None:
         self._runner = runner
         self._caller = caller
         self._registry = registry
         self._limits = limits
+        self._bus = bus
         self._client: Client | None = None
         self._scope = EventFilter(())
         #: The patterns subscribed; None: every event.
@@ -124,7 +127,7 @@ class SocketRequests:
                 raise ActionFailed("invalid_args", 'a call needs "action": "<name>"')
             if not self._caller.may_call(name):
                 raise ActionFailed("forbidden", f"this key may not call {label}")
-            self._limits.take(self._caller)
+            await self._limits.take(self._caller, self._bus)
             named = message.get("channel")
             channel = await self._caller.channel_for(
                 self._registry, named if isinstance(named, str) else None

@@ -11,6 +11,7 @@ Two backends implement it, one per file: `bus.memory` (in-process, the embedded 
   keeps itself, for readers that must see every entry but need no acks (the fan-out).
   `tail_reader()` gives one such reader its own `read_after` (Redis: its own connection).
 - `set_if_absent`: `SET key value NX EX ttl`, for de-duplication.
+- `take_token`: a token bucket shared by every process (per-key rate limits across replicas).
 - `append_unique`: set-if-absent and append as one step (exactly-once hand-off of a message).
 - `append_once`: the same, but a repeat answers the id the first append got (stable ids for
   retried emits).
@@ -237,6 +238,11 @@ class Bus(ABC):
         """Append unless `key` exists, as one atomic step: (the new id, True); when `key`
         exists (a repeat within `ttl_s`), nothing is appended: (the first append's id, False).
         """
+
+    @abstractmethod
+    async def take_token(self, key: str, rate: float, burst: int) -> float:
+        """Take one token from the bucket `key` (refilled at `rate` per second, holding up to
+        `burst`): 0.0 when taken, else the seconds until one is due (nothing is taken)."""
 
     def tail_reader(self) -> TailReader:
         """A blocking `read_after` for one sequential reader (the broadcaster's tail); a

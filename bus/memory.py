@@ -70,6 +70,8 @@ class MemoryBus(Bus):
         self._subscriptions: list[MemorySubscription] = []
         self._streams: dict[str, _Stream] = {}
         self._keys: dict[str, tuple[str, float]] = {}
+        #: Token buckets (take_token): key -> (tokens, refilled at), oldest first.
+        self._buckets: dict[str, tuple[float, float]] = {}
         #: lease key -> (holder, fencing token, expires at, monotonic)
         self._leases: dict[str, tuple[str, int, float]] = {}
         self._last_token = 0
@@ -305,6 +307,16 @@ class MemoryBus(Bus):
         return GroupInfo(pending=len(state_group.pending), lag=lag)
 
     # -- keys --------------------------------------------------------------------------------
+
+    async def take_token(self, key: str, rate: float, burst: int) -> float:
+        now = time.monotonic()
+        tokens, at = self._buckets.pop(key, (float(burst), now))
+        tokens = min(float(burst), tokens + (now - at) * rate)
+        wait = 0.0 if tokens >= 1 else (1 - tokens) / rate
+        self._buckets[key] = (tokens - 1 if wait == 0.0 else tokens, now)
+        if len(self._buckets) > 10_000:  # the oldest refill anyway, as Redis expires them
+            self._buckets.pop(next(iter(self._buckets)))
+        return wait
 
     async def set_if_absent(self, key: str, value: str, ttl_s: int) -> bool:
         now = time.monotonic()

@@ -31,7 +31,14 @@ from bus.base import (
     TailReader,
 )
 from bus.errors import BusUnavailable
-from bus.redis_scripts import APPEND_ONCE, APPEND_UNIQUE, HOLD_LEASE, RELEASE_LEASE, Script
+from bus.redis_scripts import (
+    APPEND_ONCE,
+    APPEND_UNIQUE,
+    HOLD_LEASE,
+    RELEASE_LEASE,
+    TAKE_TOKEN,
+    Script,
+)
 from bus.redis_tail import RedisTail, dedicated_tail_supported
 from core.backoff import Backoff
 from core.errors import BackendUnavailable
@@ -256,6 +263,9 @@ class RedisBus(Bus):
         if block_ms is not None:
             args += ["BLOCK", min(block_ms, MAX_BLOCK_MS)]
         return _entries(await self._call(*args, "STREAMS", stream, after_id))
+
+    async def take_token(self, key: str, rate: float, burst: int) -> float:
+        return float(await self._script(TAKE_TOKEN, [key], [rate, burst]))
 
     def tail_reader(self) -> TailReader:
         if dedicated_tail_supported(self._url):

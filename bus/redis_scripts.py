@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 
-__all__ = ["APPEND_ONCE", "APPEND_UNIQUE", "HOLD_LEASE", "RELEASE_LEASE", "Script"]
+__all__ = ["APPEND_ONCE", "APPEND_UNIQUE", "HOLD_LEASE", "RELEASE_LEASE", "TAKE_TOKEN", "Script"]
 
 
 class Script:
@@ -72,4 +72,29 @@ if redis.call('HGET', KEYS[1], 'holder') == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
 return 0
+""")
+
+
+#: KEYS: bucket; ARGV: rate (tokens per second), burst. Returns "0" when a token was taken, else
+#: the seconds until one is due. One script so that replicas taking from the same bucket at
+#: once never both get its last token; Redis's own clock, so replicas' clocks do not matter.
+TAKE_TOKEN = Script("""
+redis.replicate_commands()
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local held = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(held[1]) or burst
+local at = tonumber(held[2]) or now
+tokens = math.min(burst, tokens + (now - at) / 1000 * rate)
+local wait = 0
+if tokens < 1 then
+  wait = (1 - tokens) / rate
+else
+  tokens = tokens - 1
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
+return tostring(wait)
 """)

@@ -110,7 +110,7 @@ class Settings(BaseSettings):
     ws_inbound_max_bytes: int = Field(default=4_096, ge=64, le=1_048_576)
     ws_inbound_rate: float = Field(default=5.0, gt=0, le=10_000)
     ws_inbound_burst: int = Field(default=20, ge=1, le=100_000)
-    #: Action calls per second (and burst) per client key, on each replica (app/callers.py).
+    #: Action calls per second (and burst) per client key, across replicas (app/callers.py).
     actions_call_rate: float = Field(default=5.0, gt=0, le=10_000)
     actions_call_burst: int = Field(default=10, ge=1, le=100_000)
     events_retention_count: int = Field(default=1_000, ge=10, le=10_000_000)

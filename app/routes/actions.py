@@ -88,7 +88,7 @@ async def call_action(name: str, request: Request, services: ServicesDep) -> JSO
         if not caller.may_call(name):
             raise ActionFailed("forbidden", f"this key may not call {name[:64]}")
         limits: CallLimits = request.app.state.call_limits
-        limits.take(caller)
+        await limits.take(caller, services.bus)
         body = await request.body()
         if len(body) > MAX_BODY_BYTES:
             raise ActionFailed("invalid_args", f"arguments over {MAX_BODY_BYTES} bytes")

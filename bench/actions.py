@@ -53,9 +53,7 @@ import asyncio
 import itertools
 import json
 import math
-import shutil
 import sys
-import tempfile
 import time
 import traceback
 from collections import Counter
@@ -71,8 +69,8 @@ from websockets.exceptions import WebSocketException
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.chaos_stack import CALLBACK, Replica, Schema, authorize, replica_env  # noqa: E402
-from bench.faults_stack import Redis, free_port, run_to_exit, signals_cancel, wait_for  # noqa: E402
+from bench.chaos_stack import CALLBACK, Replica, authorize, private_backends, replica_env  # noqa: E402
+from bench.faults_stack import free_port, run_to_exit, signals_cancel, wait_for  # noqa: E402
 from simulator.testing import RunningSimulator, run_simulator  # noqa: E402
 
 ACTION = "chat.send"
@@ -308,38 +306,28 @@ async def measure(mode: Mode, sim: RunningSimulator, replica: Replica) -> list[R
 
 
 async def run(mode: Mode, keep: bool, log_level: str) -> list[Row]:
-    workdir = Path(tempfile.mkdtemp(prefix="streamcore-actions-"))
-    redis = Redis(workdir, "everysec")
-    schema = Schema()
     main_task = asyncio.current_task()
     assert main_task is not None
-    try:
-        await redis.start()
-        await schema.create()
-        async with run_simulator(redirect_uri=CALLBACK) as sim:
-            with signals_cancel(main_task):
-                env = replica_env(sim, redis.url, schema.url, "websocket", 5.0, "")
-                # No admin token: a loopback caller is then the (unlimited) operator.
-                del env["STREAMCORE_ADMIN_TOKEN"]
-                env["STREAMCORE_LOG_LEVEL"] = log_level
-                # Every inbound frame counts against this bucket, the operator's too; at the
-                # default 5/s (burst 20) the socket would be closed 1008 after ~20 calls.
-                env.update(WS_INBOUND_RATE=f"{INBOUND_RATE:g}", WS_INBOUND_BURST=str(INBOUND_RATE))
-                replica = Replica("actions", free_port(), workdir, env)
-                replica.start()
-                try:
-                    await replica.wait_serving()
-                    await authorize(replica)
-                    return await measure(mode, sim, replica)
-                finally:
-                    await replica.close()
-    finally:
-        redis.kill()
-        await schema.drop()
-        if keep:
-            print(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+    async with (
+        private_backends("streamcore-actions-", keep) as (workdir, redis, schema),
+        run_simulator(redirect_uri=CALLBACK) as sim,
+    ):
+        with signals_cancel(main_task):
+            env = replica_env(sim, redis.url, schema.url, "websocket", 5.0, "")
+            # No admin token: a loopback caller is then the (unlimited) operator.
+            del env["STREAMCORE_ADMIN_TOKEN"]
+            env["STREAMCORE_LOG_LEVEL"] = log_level
+            # Every inbound frame counts against this bucket, the operator's too; at the
+            # default 5/s (burst 20) calls past ~20 would be answered rate_limited.
+            env.update(WS_INBOUND_RATE=f"{INBOUND_RATE:g}", WS_INBOUND_BURST=str(INBOUND_RATE))
+            replica = Replica("actions", free_port(), workdir, env)
+            replica.start()
+            try:
+                await replica.wait_serving()
+                await authorize(replica)
+                return await measure(mode, sim, replica)
+            finally:
+                await replica.close()
 
 
 def show(mode: Mode, rows: list[Row]) -> None:

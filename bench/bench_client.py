@@ -112,7 +112,6 @@ class BenchClient(asyncio.Protocol):
         buffer = self.buffer
         now = time.time()
         position = 0
-        stats = self.stats
         while len(buffer) - position >= 2:
             opcode = buffer[position] & 0x0F
             length = buffer[position + 1] & 0x7F
@@ -135,25 +134,30 @@ class BenchClient(asyncio.Protocol):
                 payload = self._inflate(payload)
             position = end
             if opcode == 0x1:
-                n_at = payload.find(b'"n":')
-                if n_at >= 0:
-                    n_end = payload.find(b",", n_at)
-                    n = int(payload[n_at + 4 : n_end])
-                    t_at = payload.find(b'"t":', n_end)
-                    t_end = payload.find(b",", t_at)
-                    stats.latencies.append(now - float(payload[t_at + 4 : t_end]))
-                    if n < stats.last_n:
-                        stats.out_of_order += 1
-                    stats.last_n = max(stats.last_n, n)
-                    stats.received += 1
-                    stats.last_at = now
+                self._on_text(payload, now)
             elif opcode == 0x9:
                 self._send(0xA, payload)
             elif opcode == 0x8:
                 if len(payload) >= 2:
-                    stats.close_code = struct.unpack("!H", payload[:2])[0]
+                    self.stats.close_code = struct.unpack("!H", payload[:2])[0]
                 self._send(0x8, payload[:2])
         del buffer[:position]
+
+    def _on_text(self, payload: bytes, now: float) -> None:
+        """One event frame: its sequence number and the latency from its `t`."""
+        stats = self.stats
+        n_at = payload.find(b'"n":')
+        if n_at >= 0:
+            n_end = payload.find(b",", n_at)
+            n = int(payload[n_at + 4 : n_end])
+            t_at = payload.find(b'"t":', n_end)
+            t_end = payload.find(b",", t_at)
+            stats.latencies.append(now - float(payload[t_at + 4 : t_end]))
+            if n < stats.last_n:
+                stats.out_of_order += 1
+            stats.last_n = max(stats.last_n, n)
+            stats.received += 1
+            stats.last_at = now
 
     def _inflate(self, payload: bytes) -> bytes:
         if self.inflater is None or self.reset_inflater:

@@ -60,9 +60,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import resource
-import shutil
 import sys
-import tempfile
 import time
 import traceback
 from dataclasses import dataclass
@@ -75,8 +73,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.channels_fanout import Phase, fan_out  # noqa: E402
 from bench.channels_onboard import Onboarding, onboard, overlay_workers  # noqa: E402
-from bench.chaos_stack import CALLBACK, Replica, Schema, replica_env  # noqa: E402
-from bench.faults_stack import Redis, free_port, run_to_exit, signals_cancel  # noqa: E402
+from bench.chaos_stack import CALLBACK, Replica, private_backends, replica_env  # noqa: E402
+from bench.faults_stack import free_port, run_to_exit, signals_cancel  # noqa: E402
 from simulator.testing import run_simulator  # noqa: E402
 
 ONBOARD_RATIO = 1.2
@@ -120,73 +118,61 @@ def raise_fd_limit() -> None:
 async def measure(
     mode: Mode, keep: bool, log_level: str, onboarding_only: bool
 ) -> tuple[Onboarding, Phase | None, Phase | None]:
-    workdir = Path(tempfile.mkdtemp(prefix="streamcore-channels-"))
-    redis = Redis(workdir, "everysec")
-    schema = Schema()
     main_task = asyncio.current_task()
     assert main_task is not None
-    try:
-        await redis.start()
-        await schema.create()
-        # Each POST /channels also starts a device flow that StreamCore polls until it expires
-        # (30 min), even once the link authorized the channel: at Twitch's 5 s interval a
-        # thousand of them flood StreamCore's HTTP pool (PoolTimeout). The simulated Twitch
-        # asks for a 60 s interval instead, so the bench measures the onboarding, not that.
-        async with run_simulator(redirect_uri=CALLBACK, device_poll_interval_s=60.0) as sim:
-            with signals_cancel(main_task):
-                env = replica_env(sim, redis.url, schema.url, "conduit", 5.0, "")
-                env["PYTHONPATH"] = f"{overlay_workers(workdir)}:{ROOT}"
-                env["STREAMCORE_LOG_LEVEL"] = log_level
-                print(f"[onboarding] adding {mode.channels} channels ...", flush=True)
-                onboarding = await onboard(sim, env, workdir, mode.channels, mode.per_minute)
-                show_onboarding(onboarding)
-                if onboarding_only:
-                    return onboarding, None, None
-                tags = onboarding.channel_tags
-                per_channel = [tags[n % len(tags)] for n in range(mode.clients)]
-                k = mode.events_per_client
-                # A cluster as `--scale app=3` runs it: one replica coordinates (and so also
-                # wraps raw PUBLISHes, reading every envelope from pub/sub once more); both
-                # measures run on the other replicas, so they compare like with like. Both
-                # fresh replicas start together, so neither measure has a replica starting
-                # beside it; the second idles (no clients) while the first is measured.
-                coordinator = Replica("fanout-coordinator", free_port(), workdir, env)
-                coordinator.start()
-                replicas = [Replica(f"fanout-{n}", free_port(), workdir, env) for n in (1, 2)]
-                try:
-                    await coordinator.wait_serving()
-                    await wait_coordinating(coordinator)
-                    for replica in replicas:
-                        replica.start()
-                    await asyncio.gather(*(r.wait_serving() for r in replicas))
-                    print(f"[fan-out] {mode.clients} clients on one channel ...", flush=True)
-                    single = Phase("single", mode.clients, 1, k, k, mode.seconds)
-                    single = await fan_out(
-                        single,
-                        replicas[0],
-                        [tags[0]] * mode.clients,
-                        [tags[0]] * k,
-                        redis.url,
-                        mode.client_processes,
-                    )
-                    print(f"[fan-out] ... over {len(tags)} channels ...", flush=True)
-                    spread = Phase(
-                        "channels", mode.clients, len(tags), k * len(tags), k, mode.seconds
-                    )
-                    spread = await fan_out(
-                        spread, replicas[1], per_channel, tags * k, redis.url, mode.client_processes
-                    )
-                finally:
-                    await asyncio.gather(*(r.close() for r in [*replicas, coordinator]))
-                show_fanout(single, spread)
-                return onboarding, single, spread
-    finally:
-        redis.kill()
-        await schema.drop()
-        if keep:
-            print(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+    # Each POST /channels also starts a device flow that StreamCore polls until it expires
+    # (30 min), even once the link authorized the channel: at Twitch's 5 s interval a
+    # thousand of them flood StreamCore's HTTP pool (PoolTimeout). The simulated Twitch
+    # asks for a 60 s interval instead, so the bench measures the onboarding, not that.
+    async with (
+        private_backends("streamcore-channels-", keep) as (workdir, redis, schema),
+        run_simulator(redirect_uri=CALLBACK, device_poll_interval_s=60.0) as sim,
+    ):
+        with signals_cancel(main_task):
+            env = replica_env(sim, redis.url, schema.url, "conduit", 5.0, "")
+            env["PYTHONPATH"] = f"{overlay_workers(workdir)}:{ROOT}"
+            env["STREAMCORE_LOG_LEVEL"] = log_level
+            print(f"[onboarding] adding {mode.channels} channels ...", flush=True)
+            onboarding = await onboard(sim, env, workdir, mode.channels, mode.per_minute)
+            show_onboarding(onboarding)
+            if onboarding_only:
+                return onboarding, None, None
+            tags = onboarding.channel_tags
+            per_channel = [tags[n % len(tags)] for n in range(mode.clients)]
+            k = mode.events_per_client
+            # A cluster as `--scale app=3` runs it: one replica coordinates (and so also
+            # wraps raw PUBLISHes, reading every envelope from pub/sub once more); both
+            # measures run on the other replicas, so they compare like with like. Both
+            # fresh replicas start together, so neither measure has a replica starting
+            # beside it; the second idles (no clients) while the first is measured.
+            coordinator = Replica("fanout-coordinator", free_port(), workdir, env)
+            coordinator.start()
+            replicas = [Replica(f"fanout-{n}", free_port(), workdir, env) for n in (1, 2)]
+            try:
+                await coordinator.wait_serving()
+                await wait_coordinating(coordinator)
+                for replica in replicas:
+                    replica.start()
+                await asyncio.gather(*(r.wait_serving() for r in replicas))
+                print(f"[fan-out] {mode.clients} clients on one channel ...", flush=True)
+                single = Phase("single", mode.clients, 1, k, k, mode.seconds)
+                single = await fan_out(
+                    single,
+                    replicas[0],
+                    [tags[0]] * mode.clients,
+                    [tags[0]] * k,
+                    redis.url,
+                    mode.client_processes,
+                )
+                print(f"[fan-out] ... over {len(tags)} channels ...", flush=True)
+                spread = Phase("channels", mode.clients, len(tags), k * len(tags), k, mode.seconds)
+                spread = await fan_out(
+                    spread, replicas[1], per_channel, tags * k, redis.url, mode.client_processes
+                )
+            finally:
+                await asyncio.gather(*(r.close() for r in [*replicas, coordinator]))
+            show_fanout(single, spread)
+            return onboarding, single, spread
 
 
 def show_onboarding(o: Onboarding) -> None:

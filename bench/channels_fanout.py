@@ -18,7 +18,6 @@ import asyncio
 import multiprocessing
 import os
 import socket
-import struct
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,41 +53,8 @@ class ChannelClient(BenchClient):
         self.cross = 0
         self.system = 0
 
-    def _parse(self) -> None:
-        buffer = self.buffer
-        position = 0
-        while len(buffer) - position >= 2:
-            opcode = buffer[position] & 0x0F
-            length = buffer[position + 1] & 0x7F
-            header = 2
-            if length == 126:
-                if len(buffer) - position < 4:
-                    break
-                length = struct.unpack_from("!H", buffer, position + 2)[0]
-                header = 4
-            elif length == 127:
-                if len(buffer) - position < 10:
-                    break
-                length = struct.unpack_from("!Q", buffer, position + 2)[0]
-                header = 10
-            end = position + header + length
-            if len(buffer) < end:
-                break
-            payload = bytes(buffer[position + header : end])
-            if buffer[position] & 0x40:
-                payload = self._inflate(payload)
-            position = end
-            if opcode == 0x1:
-                self._envelope(payload)
-            elif opcode == 0x9:
-                self._send(0xA, payload)
-            elif opcode == 0x8:
-                if len(payload) >= 2:
-                    self.stats.close_code = struct.unpack("!H", payload[:2])[0]
-                self._send(0x8, payload[:2])
-        del buffer[:position]
-
-    def _envelope(self, payload: bytes) -> None:
+    def _on_text(self, payload: bytes, now: float) -> None:
+        """An envelope: counted by its channel (bench_client does the framing)."""
         at = payload.rfind(CHANNEL_MARK)
         if at < 0:
             self.system += 1
@@ -98,7 +64,7 @@ class ChannelClient(BenchClient):
             self.cross += 1
             return
         self.stats.received += 1
-        self.stats.last_at = time.time()
+        self.stats.last_at = now
 
 
 async def open_channel_client(port: int, login: str, channel_id: str) -> ChannelClient:

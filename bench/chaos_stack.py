@@ -369,14 +369,13 @@ async def cluster_stack(
 ) -> AsyncIterator[Stack]:
     """Redis, a schema, the simulator, `replicas` replicas and nginx, started and authorized;
     stopped in reverse order whatever happens."""
-    workdir = Path(tempfile.mkdtemp(prefix=f"streamcore-chaos-{label}-"))
-    redis = Redis(workdir, "everysec")
-    schema = Schema()
     main_task = asyncio.current_task()
     assert main_task is not None
-    try:
-        await redis.start()
-        await schema.create()
+    async with private_backends(f"streamcore-chaos-{label}-", keep, f"[{label}] ") as (
+        workdir,
+        redis,
+        schema,
+    ):
         # Webhook shards call the proxy's plain-http loopback address.
         webhooks = transport == "conduit-webhook"
         async with run_simulator(redirect_uri=CALLBACK, allow_http_callbacks=webhooks) as sim:
@@ -396,10 +395,25 @@ async def cluster_stack(
                 finally:
                     await nginx.close()
                     await asyncio.gather(*(m.close() for m in members), return_exceptions=True)
+
+
+@contextlib.asynccontextmanager
+async def private_backends(
+    prefix: str, keep: bool, say: str = ""
+) -> AsyncIterator[tuple[Path, Redis, Schema]]:
+    """A work directory, a private redis-server (AOF everysec) in it and a fresh PostgreSQL
+    schema; all removed afterwards, unless `keep` (the directory is kept and printed)."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    redis = Redis(workdir, "everysec")
+    schema = Schema()
+    try:
+        await redis.start()
+        await schema.create()
+        yield workdir, redis, schema
     finally:
         redis.kill()
         await schema.drop()
         if keep:
-            print(f"[{label}] kept {workdir}")
+            print(f"{say}kept {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)

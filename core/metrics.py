@@ -26,6 +26,10 @@ EVENT_LATENCY = Histogram(
 )
 
 
+#: The histogram of each stage, looked up once (labels() costs more than the observation).
+_STAGES: dict[str, Any] = {}
+
+
 def observe_latency(stage: str, timestamp: str | None) -> None:
     """Record now minus an RFC 3339 timestamp; ignores missing or unparsable ones."""
     if not timestamp:
@@ -38,10 +42,6 @@ def observe_latency(stage: str, timestamp: str | None) -> None:
     if child is None:
         child = _STAGES[stage] = EVENT_LATENCY.labels(stage)
     child.observe(max(0.0, time.time() - then))
-
-
-#: The histogram of each stage, looked up once (labels() costs more than the observation).
-_STAGES: dict[str, Any] = {}
 
 
 def render_latency() -> bytes:

@@ -221,7 +221,7 @@ class Broadcaster:
                 # Busy: this read found events within a linger (plus TAIL_BUSY_SLACK_S for
                 # the fan-out and the read) of the last one: they keep coming at least that
                 # fast. Slower streams (a channel's follows and chat) never wait.
-                busy = entries and now - last_read < TAIL_LINGER_S + TAIL_BUSY_SLACK_S
+                busy = bool(entries) and now - last_read < TAIL_LINGER_S + TAIL_BUSY_SLACK_S
                 last_read = now
                 for entry in entries:
                     position = entry.id

@@ -34,15 +34,14 @@ logger = logging.getLogger("streamcore.events")
 _CHANNEL_PREFIX = EVENTS_PATTERN.removesuffix("*")
 #: How often a replica checks whether it became (or stopped being) the coordinator.
 ROLE_CHECK_S = 0.5
-#: The end of every envelope EventPublisher builds (events.publisher.envelope_text): the log
-#: id, the timestamp and, for a channel's event, the channel. Checked on the text's tail, so
-#: an envelope is recognised without parsing its data.
+#: The head and the end of every envelope EventPublisher builds (events.publisher
+#: envelope_text): the event name, then the log id, the timestamp and, for a channel's event,
+#: the channel. Checked on the text's ends, so an envelope is recognised without parsing its
+#: data.
+_ENVELOPE_HEAD = re.compile(r'\{"event":"[A-Za-z0-9._-]{1,100}","data":')
 _ENVELOPE_TAIL = re.compile(
     r',"id":"\d+-\d+","ts":"[0-9T:.+\-Z]*"(?:,"channel":\{"id":"[^"\\]*","login":"[^"\\]*"\})?\}'
 )
-
-
-_ENVELOPE_HEAD = re.compile(r'\{"event":"[A-Za-z0-9._-]{1,100}","data":')
 _ENVELOPE_KEYS = frozenset(("event", "data", "id", "ts"))
 
 

@@ -55,9 +55,11 @@ class ChannelToken:
         that account's vault (tokens.identities) instead of the channel's."""
         self._tokens = tokens
         self._bus = bus
+        # Who the token is, in errors; what fixes a dead one; its refresh lock's name.
         if account is None:
             self._vault = tokens.channels.vault(channel_id)
-            self._who, self._fix = f"channel {channel_id}", "add the channel again"
+            self._who = f"channel {channel_id}"
+            self._fix = "add the channel again (`streamcore channels add`)"
             self._lock_name = channel_id
         else:
             self._vault = tokens.identities.vault(account)
@@ -91,8 +93,7 @@ class ChannelToken:
     async def _load(self) -> TokenSet:
         token = await self._vault.load()
         if token is None:
-            how = "`streamcore channels add`" if self._lock_name == self._channel_id else self._fix
-            raise AuthRequired(f"{self._who} has no token: {how}")
+            raise AuthRequired(f"{self._who} has no token: {self._fix}")
         self._token = token
         return token
 

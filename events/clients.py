@@ -145,11 +145,24 @@ def make_sink(websocket: WebSocket) -> Sink:
     return AsgiSink(websocket)
 
 
+def _nothing_buffered() -> int:
+    return 0
+
+
+def _never_closing() -> bool:
+    return False
+
+
 class Client:
     """A subscriber of the fan-out: filter, bounded outbox, close request."""
 
     __slots__ = (
+        "_buffered",
+        "_direct",
         "_flusher",
+        "_gone",
+        "_transport",
+        "all_events",
         "channels",
         "close_request",
         "closing",
@@ -180,6 +193,8 @@ class Client:
     ) -> None:
         self.sink = sink
         self.filter = event_filter
+        #: No event-name filter: the fan-out skips asking it (a call per delivery saved).
+        self.all_events = bool(getattr(event_filter, "is_everything", False))
         #: The ids of the channels whose events it gets (None: every channel's); events of no
         #: channel (system events) reach it whatever this is.
         self.channels = channels
@@ -200,6 +215,17 @@ class Client:
         self.delivered = 0
         self.closing = False
         self._flusher: asyncio.Task[None] | None = None
+        #: The transport's write while a frame may go straight to the socket (a transport
+        #: sink, nothing queued, held or awaiting a replay's floor, not closing), else None:
+        #: `offer`'s common case is one check instead of five (see `_update_direct`).
+        self._direct: Callable[[bytes], object] | None = None
+        self._transport: Any = sink.transport if isinstance(sink, TransportSink) else None
+        self._buffered: Callable[[], int] = _nothing_buffered
+        self._gone: Callable[[], bool] = _never_closing
+        if self._transport is not None:
+            self._buffered = self._transport.get_write_buffer_size
+            self._gone = self._transport.is_closing
+        self._update_direct()
         #: Resolved with (code, reason) when the connection must end; code None = peer gone.
         self.close_request: asyncio.Future[tuple[int | None, str]] = (
             asyncio.get_running_loop().create_future()
@@ -214,8 +240,26 @@ class Client:
 
     # -- called by the broadcaster, never awaits --------------------------------------------
 
+    def _update_direct(self) -> None:
+        direct = (
+            self._transport is not None
+            and not self.closing
+            and self.held is None
+            and self.floor is None
+            and not self.outbox
+        )
+        self._direct = self._transport.write if direct else None
+
     def offer(self, event: Outgoing) -> None:
         """Deliver `event` now, or queue it, or drop this client if it is too slow."""
+        write = self._direct
+        if write is not None and self._buffered() < SOCKET_HIGH_WATER_BYTES and not self._gone():
+            write(event.frame)
+            self.delivered += 1
+            return
+        self._offer_queued(event)
+
+    def _offer_queued(self, event: Outgoing) -> None:
         if self.closing:
             return
         if self.held is not None:
@@ -226,6 +270,7 @@ class Client:
             if event.id is not None and event.key <= self.floor:
                 return  # replayed already
             self.floor = None
+            self._update_direct()
         if not self.outbox and self.sink.ready():
             self.sink.write(event)
             self.delivered += 1
@@ -237,6 +282,7 @@ class Client:
         if outbox is None:
             outbox = self.outbox = deque()
         outbox.append(event)
+        self._direct = None
         self.outbox_bytes += event.size
         if len(outbox) > self.max_messages:
             self._too_slow(f"more than {self.max_messages} events waiting")
@@ -258,11 +304,13 @@ class Client:
             self.request_close(None, "connection lost")
         finally:
             self._flusher = None
+            self._update_direct()
 
     def _too_slow(self, why: str) -> None:
         self.outbox = None
         self.outbox_bytes = 0
         self.held = None
+        self._direct = None
         reason = f"too slow: {why}; read faster or narrow ?events="
         self.request_close(CLOSE_TOO_SLOW, reason)
         if self.on_too_slow is not None:
@@ -281,6 +329,7 @@ class Client:
         if hold is None:
             return
         self.floor = last_replayed
+        self._update_direct()
         for event in hold.release(last_replayed):
             self.offer(event)
 
@@ -289,12 +338,14 @@ class Client:
     def request_close(self, code: int | None, reason: str) -> None:
         """Ask the connection's handler to close with `code` (None: the peer is already gone)."""
         self.closing = True
+        self._direct = None
         if not self.close_request.done():
             self.close_request.set_result((code, reason))
 
     async def stop(self) -> None:
         """Cancel the flusher (called by the handler once the client is unregistered)."""
         self.closing = True
+        self._direct = None
         flusher = self._flusher
         if flusher is not None:
             flusher.cancel()

@@ -8,7 +8,6 @@ never compress these frames (RSV1 = 0 is allowed even when permessage-deflate wa
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
 
 from bus.base import parse_stream_id
 
@@ -29,31 +28,43 @@ def text_frame(payload: bytes) -> bytes:
     return header + payload
 
 
-@dataclass(slots=True)
 class Outgoing:
-    """One event as every client receives it: the JSON text and its frame, built once."""
+    """One event as every client receives it: the JSON text and its frame, built once.
 
-    name: str
-    id: str | None
-    text: str
-    key: tuple[int, int] = (0, 0)
-    #: The id of the channel the event belongs to; None for system events (every channel's).
-    channel: str | None = None
-    _frame: bytes | None = field(default=None, repr=False)
+    A plain slotted class, built once per event on the fan-out's hot path: the frame is made
+    at once (every event is written), the stream-id key only when a replay compares ids.
+    """
+
+    __slots__ = ("_key", "channel", "frame", "id", "name", "text")
+
+    def __init__(
+        self, name: str, event_id: str | None, text: str, channel: str | None = None
+    ) -> None:
+        self.name = name
+        self.id = event_id
+        self.text = text
+        #: The id of the channel the event belongs to; None for system events (every channel's).
+        self.channel = channel
+        self.frame = text_frame(text.encode())
+        self._key: tuple[int, int] | None = None
 
     @classmethod
     def build(
         cls, name: str, event_id: str | None, text: str, channel: str | None = None
     ) -> Outgoing:
-        key = parse_stream_id(event_id) if event_id else (0, 0)
-        return cls(name, event_id, text, key, channel)
+        return cls(name, event_id, text, channel)
 
     @property
-    def frame(self) -> bytes:
-        if self._frame is None:
-            self._frame = text_frame(self.text.encode())
-        return self._frame
+    def key(self) -> tuple[int, int]:
+        """The id as (ms, seq), for ordering against a replay; (0, 0) without an id."""
+        key = self._key
+        if key is None:
+            key = self._key = parse_stream_id(self.id) if self.id else (0, 0)
+        return key
 
     @property
     def size(self) -> int:
         return len(self.frame)
+
+    def __repr__(self) -> str:
+        return f"Outgoing({self.name!r}, {self.id!r}, channel={self.channel!r})"

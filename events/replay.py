@@ -70,10 +70,11 @@ def entry_to_outgoing(entry: StreamEntry) -> Outgoing:
     """Rebuild the envelope of a retention-stream entry, byte for byte as it was published."""
     fields = entry.fields
     name = fields.get("event", "")
-    data_json = fields.get("data", "null")
     channel_json = fields.get("channel")
-    text = envelope_text(name, data_json, entry.id, fields.get("ts", ""), channel_json)
-    return Outgoing.build(name, entry.id, text, _channel_id(channel_json))
+    text = envelope_text(
+        name, fields.get("data", "null"), entry.id, fields.get("ts", ""), channel_json
+    )
+    return Outgoing(name, entry.id, text, _channel_id(channel_json))
 
 
 #: Channel JSON text -> channel id: a busy tail sees the same few texts over and over, so each

@@ -144,6 +144,8 @@ class Phase:
     system: int = 0
     closed: int = 0
     delivered_s: float = 0.0  # first publish to last delivery
+    #: Reads of the event log by the replica's tail during the phase (batching: events/reads).
+    log_reads: int = 0
     #: Whether the measured replica held the coordinator lease (it should not: see channels.py).
     coordinator: bool = False
 
@@ -162,6 +164,14 @@ class Phase:
     @property
     def kb_per_client(self) -> float:
         return (self.rss_connected - self.rss_idle) / self.clients / 1024
+
+
+async def log_reads(replica: Replica) -> int:
+    """The replica's reads of the event log so far. A long timeout: read after a phase, it
+    may wait for the replica to see 10,000 clients leave (its CPU time is read before)."""
+    response = await replica.http.get("/system/status", timeout=120)
+    response.raise_for_status()
+    return int(response.json()["clients"]["log_reads"])
 
 
 async def publish(redis_url: str, schedule: list[tuple[str, str]], seconds: float) -> float:
@@ -234,6 +244,7 @@ async def fan_out(
         await asyncio.sleep(1.0)
         phase.rss_connected = rss_bytes(pid)
         phase.coordinator = bool((await replica.status())["cluster"]["is_coordinator"])
+        reads_before = await log_reads(replica)
         user_before, sys_before = cpu_times(pid)
         first = await publish(redis_url, schedule, phase.seconds)
         for pipe in pipes:
@@ -244,6 +255,7 @@ async def fan_out(
                 raise RuntimeError("clients did not report in time")
             reports.append(pipe.recv())
         user_after, sys_after = cpu_times(pid)
+        phase.log_reads = await log_reads(replica) - reads_before
         phase.sys_s = sys_after - sys_before
         phase.cpu_s = user_after - user_before + phase.sys_s
         for key in ("received", "lost", "cross", "system", "closed"):

@@ -11,10 +11,15 @@ handed to every client whose filter matches, through `Client.offer`, which never
 loop's speed does not depend on any client's. See events.clients for the per-client buffer
 policy.
 
-Reading: the tail has a Redis connection of its own (`Bus.tail_reader`), and while events
-arrive faster than one every TAIL_LINGER_S it waits that long before the next read, so one read
-brings several events: the cost of reading is shared by a batch instead of paid per event
-(bench/channels.py measures it). At the rates of a single channel nothing waits.
+Reading: the tail has a Redis connection of its own (`Bus.tail_reader`), and while events pour
+in (events.tail_pacing: from TAIL_BUSY_RATE per second) it waits TAIL_LINGER_S after each read,
+so one read brings a batch: the cost of a read, mostly the process's wake-ups, is shared by the
+batch instead of paid per event (bench/channels.py measures it). At a channel's usual rates
+nothing waits.
+
+Per event the work is one envelope and one frame; per client, one check and one write
+(`Client.offer`'s direct path). Latency is observed from the entry's id, whose first part is
+its append time, so no timestamp is parsed per event.
 
 Raw messages other programs PUBLISH are wrapped into the log by events.raw, on the
 coordinator only.
@@ -30,19 +35,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from bus import Bus, BusError
+from bus.base import StreamEntry
 from core.backoff import Backoff
 from core.constants import EVENTS_LOG_STREAM, KEY_REVOKED_CHANNEL
 from core.errors import StreamCoreError
-from core.metrics import observe_latency
+from core.metrics import latency_stage
 from events.clients import Client
 from events.constants import (
     BROADCAST_ERROR_PAUSE_S,
     CLOSE_UNAUTHORIZED,
     KEY_RECHECK_S,
     RETENTION_TRIM_INTERVAL_S,
+    TAIL_BATCH_BYTES,
     TAIL_BLOCK_MS,
-    TAIL_BUSY_SLACK_S,
+    TAIL_BUSY_RATE,
     TAIL_LINGER_S,
+    TAIL_RATE_WINDOW_S,
     TAIL_READ_COUNT,
     TAIL_RETRY_BASE_S,
     TAIL_RETRY_CAP_S,
@@ -50,6 +58,7 @@ from events.constants import (
 from events.frames import Outgoing
 from events.raw import RawEventWrapper
 from events.replay import entry_to_outgoing
+from events.tail_pacing import TailPacer
 
 __all__ = ["BroadcastStats", "Broadcaster"]
 
@@ -61,6 +70,9 @@ class BroadcastStats:
     """Counters for status and metrics."""
 
     events: int = 0
+    #: Reads of the log that returned events: events / log_reads is the batching the
+    #: linger achieves (see the module docstring).
+    log_reads: int = 0
     slow_disconnects: int = 0
     #: Times the event log became unreadable (each outage counted once).
     outages: int = 0
@@ -85,6 +97,7 @@ class Broadcaster:
         self._unrestricted: tuple[Client, ...] = ()
         self._by_channel: dict[str, tuple[Client, ...]] = {}
         self.stats = BroadcastStats()
+        self._latency = latency_stage("emit_to_fanout")
         #: This process's raw-message wrapper (events.raw), for status; set by its owner.
         self.raw: RawEventWrapper | None = None
         #: Set once the tail knows its position in the log: every event appended from then
@@ -157,6 +170,7 @@ class Broadcaster:
         return {
             "connected": self.connected_clients(),
             "events": self.stats.events,
+            "log_reads": self.stats.log_reads,
             "raw_wrapped": self.raw.wrapped if self.raw is not None else 0,
             "slow_disconnects": self.stats.slow_disconnects,
             "bus_dropped": self.raw.dropped if self.raw is not None else 0,
@@ -173,15 +187,30 @@ class Broadcaster:
         channel = event.channel
         if channel is None:  # a system event: every client's
             for client in self._clients:
-                if client.filter.matches(name):
+                if client.all_events or client.filter.matches(name):
                     client.offer(event)
             return
         for client in self._unrestricted:
-            if client.filter.matches(name):
+            if client.all_events or client.filter.matches(name):
                 client.offer(event)
         for client in self._by_channel.get(channel, ()):
-            if client.filter.matches(name):
+            if client.all_events or client.filter.matches(name):
                 client.offer(event)
+
+    def deliver(self, entries: list[StreamEntry]) -> int:
+        """Fan out a read of the log, in order; returns the bytes of its frames."""
+        latency = self._latency
+        self.stats.log_reads += 1
+        now_ms = time.time() * 1000
+        size = 0
+        for entry in entries:
+            entry_id = entry.id
+            # The id's first part is the append time (Redis's clock, in ms).
+            latency.observe((now_ms - int(entry_id.partition("-")[0])) / 1000)
+            event = entry_to_outgoing(entry)
+            size += len(event.frame)
+            self.fan_out(event)
+        return size
 
     async def run(self) -> None:
         """Tail the event log from its current end and fan out, until cancelled.
@@ -193,7 +222,9 @@ class Broadcaster:
         pause = Backoff(TAIL_RETRY_BASE_S, TAIL_RETRY_CAP_S)
         tail = self._bus.tail_reader()
         loop = asyncio.get_running_loop()
-        last_read = 0.0
+        pacer = TailPacer(
+            TAIL_LINGER_S, TAIL_BUSY_RATE, TAIL_RATE_WINDOW_S, TAIL_READ_COUNT, TAIL_BATCH_BYTES
+        )
         try:
             while True:
                 try:
@@ -201,6 +232,7 @@ class Broadcaster:
                         # Start at the end: history is for `?since=` replays, not new clients.
                         position = await self._bus.stream_end(EVENTS_LOG_STREAM)
                         self.ready.set()
+                    asked = loop.time()
                     entries = await tail.read_after(
                         EVENTS_LOG_STREAM, position, TAIL_READ_COUNT, TAIL_BLOCK_MS
                     )
@@ -218,18 +250,14 @@ class Broadcaster:
                     logger.info("Event log readable again; fan-out resumed after %s", position)
                     pause.reset()
                 now = loop.time()
-                # Busy: this read found events within a linger (plus TAIL_BUSY_SLACK_S for
-                # the fan-out and the read) of the last one: they keep coming at least that
-                # fast. Slower streams (a channel's follows and chat) never wait.
-                busy = bool(entries) and now - last_read < TAIL_LINGER_S + TAIL_BUSY_SLACK_S
-                last_read = now
-                for entry in entries:
-                    position = entry.id
-                    observe_latency("emit_to_fanout", entry.fields.get("ts"))
-                    self.fan_out(entry_to_outgoing(entry))
-                if busy and len(entries) < TAIL_READ_COUNT:
-                    # Events are flowing: let a few more arrive so the next read takes a batch.
-                    await asyncio.sleep(TAIL_LINGER_S)
+                size = 0
+                if entries:
+                    size = self.deliver(entries)
+                    position = entries[-1].id
+                linger = pacer.after_read(now, now - asked, len(entries), size)
+                if linger:
+                    # Events pour in: let more arrive so the next read takes a batch.
+                    await asyncio.sleep(linger)
         finally:
             await tail.close()
 

@@ -43,13 +43,19 @@ TAIL_READ_COUNT = 500
 #: How long one blocking read of the event log waits for an entry. It returns at once when
 #: one arrives; the bound only keeps the Redis connection's read under its socket timeout.
 TAIL_BLOCK_MS = 2_000
-#: While events keep arriving within TAIL_LINGER_S + TAIL_BUSY_SLACK_S of each other (over
-#: ~140/s on one replica), the tail waits TAIL_LINGER_S after a read so the next read takes a
-#: batch (events.broadcaster); that bounds the latency it adds. bench/channels.py: at 1000
-#: events/s over 50 channels, CPU per delivery x3.3 of the single-channel figure with one
-#: read per event, x1.6-1.8 with 3-6 ms (and a dedicated tail connection), x1.4 with 12 ms.
-TAIL_LINGER_S = 0.005
-TAIL_BUSY_SLACK_S = 0.002
+#: The tail's batching under load (events.tail_pacing): from TAIL_BUSY_RATE events/s on one
+#: replica, measured over TAIL_RATE_WINDOW_S, the tail waits TAIL_LINGER_S after each read so
+#: the next one takes a batch; that bounds the latency it adds and the reads to ~1/TAIL_LINGER_S
+#: per second. Below that rate nothing waits. bench/channels.py, 1000 events/s spread over
+#: 1000 channels: each read costs ~0.5 ms of CPU on a 2-core VM; 2,800 reads (5 ms) gave CPU
+#: per delivery x1.53 of the single-channel figure, 760 reads (20 ms) x1.24.
+TAIL_LINGER_S = 0.02
+TAIL_BUSY_RATE = 200.0
+TAIL_RATE_WINDOW_S = 0.1
+#: ... unless a read brought this many bytes of frames: then copying them costs far more than
+#: the read, and lingering would only make each client's burst bigger (and a client with a
+#: small WS_CLIENT_BUFFER_BYTES look slow when it is not).
+TAIL_BATCH_BYTES = 64 * 1024
 
 #: Retry pauses while the event log is unreadable (Redis down or restarting): short at first,
 #: so a restart costs well under a second of delay once Redis is back; capped, jittered.

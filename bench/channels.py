@@ -39,7 +39,10 @@ the bench's first on PYTHONPATH (bench/channels_worker.py, see there).
    from pub/sub to wrap raw PUBLISHes, events/raw.py), first the baseline, then the measure:
    - single channel: every client on one channel (`?channel=<login>`), K events published;
    - per channel: the clients spread evenly over the N channels, K events per channel;
-   so both deliver K events to every client (the same total), over the same seconds. Events
+   so both deliver K events to every client (the same total), over the same seconds. The
+   full run repeats both phases in 3 rounds (--rounds; odd rounds measure the per-channel
+   phase first) and compares the medians: on a shared machine a noisy neighbour inflates one
+   round's figure, not the median of three; every round is printed. Events
    are published from this process through an EventPublisher on the same Redis with
    `channel=`. The clients (bench/bench_client.py's raw client, in spawned processes) check
    each event's channel: another channel's is a cross-channel delivery. CPU per delivery is
@@ -59,7 +62,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import resource
+import statistics
 import sys
 import time
 import traceback
@@ -91,13 +96,15 @@ class Mode:
     events_per_client: int
     seconds: float
     client_processes: int
+    #: Fan-out rounds (each a single-channel and a per-channel phase, on fresh replicas).
+    rounds: int
 
 
 MODES = {
     # (1001 x 5 + ~7) calls: floor (5012 - 1700) x 60 / 1700 = ~117 s.
-    "full": Mode("full", 1000, 1700, 10_000, 20, 20.0, 4),
+    "full": Mode("full", 1000, 1700, 10_000, 20, 20.0, 4, 3),
     # (51 x 5 + ~18) calls: floor (273 - 240) x 60 / 240 = ~8 s.
-    "short": Mode("short", 50, 240, 500, 60, 3.0, 1),
+    "short": Mode("short", 50, 240, 500, 60, 3.0, 1, 1),
 }
 
 
@@ -117,7 +124,7 @@ def raise_fd_limit() -> None:
 
 async def measure(
     mode: Mode, keep: bool, log_level: str, onboarding_only: bool
-) -> tuple[Onboarding, Phase | None, Phase | None]:
+) -> tuple[Onboarding, list[Phase] | None, list[Phase] | None]:
     main_task = asyncio.current_task()
     assert main_task is not None
     # Each POST /channels also starts a device flow that StreamCore polls until it expires
@@ -138,41 +145,64 @@ async def measure(
             if onboarding_only:
                 return onboarding, None, None
             tags = onboarding.channel_tags
-            per_channel = [tags[n % len(tags)] for n in range(mode.clients)]
-            k = mode.events_per_client
-            # A cluster as `--scale app=3` runs it: one replica coordinates (and so also
-            # wraps raw PUBLISHes, reading every envelope from pub/sub once more); both
-            # measures run on the other replicas, so they compare like with like. Both
-            # fresh replicas start together, so neither measure has a replica starting
-            # beside it; the second idles (no clients) while the first is measured.
             coordinator = Replica("fanout-coordinator", free_port(), workdir, env)
             coordinator.start()
-            replicas = [Replica(f"fanout-{n}", free_port(), workdir, env) for n in (1, 2)]
             try:
                 await coordinator.wait_serving()
                 await wait_coordinating(coordinator)
-                for replica in replicas:
-                    replica.start()
-                await asyncio.gather(*(r.wait_serving() for r in replicas))
-                print(f"[fan-out] {mode.clients} clients on one channel ...", flush=True)
-                single = Phase("single", mode.clients, 1, k, k, mode.seconds)
-                single = await fan_out(
-                    single,
-                    replicas[0],
-                    [tags[0]] * mode.clients,
-                    [tags[0]] * k,
-                    redis.url,
-                    mode.client_processes,
-                )
-                print(f"[fan-out] ... over {len(tags)} channels ...", flush=True)
-                spread = Phase("channels", mode.clients, len(tags), k * len(tags), k, mode.seconds)
-                spread = await fan_out(
-                    spread, replicas[1], per_channel, tags * k, redis.url, mode.client_processes
-                )
+                rounds = [
+                    await fan_out_round(mode, n, tags, workdir, env, redis.url)
+                    for n in range(mode.rounds)
+                ]
             finally:
-                await asyncio.gather(*(r.close() for r in [*replicas, coordinator]))
-            show_fanout(single, spread)
-            return onboarding, single, spread
+                await coordinator.close()
+            singles, spreads = [r[0] for r in rounds], [r[1] for r in rounds]
+            show_fanout(singles, spreads)
+            return onboarding, singles, spreads
+
+
+async def fan_out_round(
+    mode: Mode,
+    number: int,
+    tags: list[tuple[str, str]],
+    workdir: Path,
+    env: dict[str, str],
+    redis_url: str,
+) -> tuple[Phase, Phase]:
+    """One single-channel and one per-channel phase, each on a fresh replica.
+
+    As a cluster `--scale app=3` runs it: one replica coordinates (and so also wraps raw
+    PUBLISHes, reading every envelope from pub/sub once more); both measures run on other
+    replicas, so they compare like with like. Both start together, so neither measure has a
+    replica starting beside it; the second idles (no clients) while the first is measured.
+    Odd rounds measure the per-channel phase first, so a drift of the machine's load during
+    the run weighs on both alike.
+    """
+    k = mode.events_per_client
+    single = Phase("single", mode.clients, 1, k, k, mode.seconds)
+    spread = Phase("channels", mode.clients, len(tags), k * len(tags), k, mode.seconds)
+    per_channel = [tags[n % len(tags)] for n in range(mode.clients)]
+    plans = [
+        (single, [tags[0]] * mode.clients, [tags[0]] * k),
+        (spread, per_channel, tags * k),
+    ]
+    if number % 2:
+        plans.reverse()
+    replicas = [Replica(f"fanout-{number}-{n}", free_port(), workdir, env) for n in (1, 2)]
+    try:
+        for replica in replicas:
+            replica.start()
+        await asyncio.gather(*(r.wait_serving() for r in replicas))
+        for replica, (phase, assignments, schedule) in zip(replicas, plans, strict=True):
+            print(
+                f"[fan-out] round {number + 1}/{mode.rounds}: {mode.clients} clients on "
+                f"{phase.channels} channel(s) ...",
+                flush=True,
+            )
+            await fan_out(phase, replica, assignments, schedule, redis_url, mode.client_processes)
+    finally:
+        await asyncio.gather(*(r.close() for r in replicas))
+    return single, spread
 
 
 def show_onboarding(o: Onboarding) -> None:
@@ -195,82 +225,120 @@ def show_onboarding(o: Onboarding) -> None:
     )
 
 
-def show_fanout(single: Phase, spread: Phase) -> None:
+def per_delivery_us(phase: Phase, seconds: float) -> float:
+    return seconds / phase.received * 1e6 if phase.received else float("nan")
+
+
+@dataclass(frozen=True)
+class Figures:
+    """A phase's figures over the rounds: the median of each (a noisy neighbour on a shared
+    machine inflates one round, not the median), and what must hold in every round."""
+
+    cpu_us: float
+    user_us: float
+    kernel_us: float
+    kb_per_client: float
+    lost: int
+    cross: int
+
+    @classmethod
+    def of(cls, phases: list[Phase]) -> Figures:
+        return cls(
+            statistics.median(p.cpu_us_per_delivery for p in phases),
+            statistics.median(p.user_us_per_delivery for p in phases),
+            statistics.median(per_delivery_us(p, p.sys_s) for p in phases),
+            statistics.median(p.kb_per_client for p in phases),
+            sum(p.lost for p in phases),
+            sum(p.cross for p in phases),
+        )
+
+
+def show_fanout(singles: list[Phase], spreads: list[Phase]) -> None:
+    spread = spreads[0]
     print(
         f"\n== fan-out: {spread.clients} clients, {spread.per_client} events each "
-        f"over {spread.seconds:g} s, one replica"
+        f"over {spread.seconds:g} s, one replica (not the coordinator), {len(spreads)} round(s)"
     )
     print(
-        f"{'phase':<22}{'events':>8}{'deliveries':>12}{'lost':>6}{'cross':>7}{'sys':>5}"
-        f"{'cpu us/d':>10}{'idle MB':>9}{'KB/cli':>8}{'connect s':>11}{'deliver s':>11}"
+        f"{'round / phase':<26}{'events':>8}{'deliveries':>12}{'lost':>6}{'cross':>7}{'sys':>5}"
+        f"{'reads':>7}{'cpu us/d':>10}{'user':>7}{'kernel':>8}{'idle MB':>9}{'KB/cli':>8}"
+        f"{'connect s':>11}{'deliver s':>11}"
     )
-    for phase, name in ((single, "single channel (base)"), (spread, f"{spread.channels} channels")):
+    for number, (single, spread) in enumerate(zip(singles, spreads, strict=True), 1):
+        for phase, name in ((single, "single channel"), (spread, f"{spread.channels} channels")):
+            flag = " (coordinator!)" if phase.coordinator else ""
+            print(
+                f"{f'{number}: {name}{flag}':<26}{phase.events:>8}{phase.received:>12}"
+                f"{phase.lost:>6}{phase.cross:>7}{phase.system:>5}{phase.log_reads:>7}"
+                f"{phase.cpu_us_per_delivery:>10.2f}{phase.user_us_per_delivery:>7.2f}"
+                f"{per_delivery_us(phase, phase.sys_s):>8.2f}{phase.rss_idle / 2**20:>9.1f}"
+                f"{phase.kb_per_client:>8.2f}{phase.connect_s:>11.1f}{phase.delivered_s:>11.1f}"
+            )
+    base, many = Figures.of(singles), Figures.of(spreads)
+    for figures, name in ((base, "single channel"), (many, f"{spread.channels} channels")):
         print(
-            f"{name:<22}{phase.events:>8}{phase.received:>12}{phase.lost:>6}{phase.cross:>7}"
-            f"{phase.system:>5}{phase.cpu_us_per_delivery:>10.2f}{phase.rss_idle / 2**20:>9.1f}"
-            f"{phase.kb_per_client:>8.2f}{phase.connect_s:>11.1f}{phase.delivered_s:>11.1f}"
+            f"  median {name}: {figures.cpu_us:.2f} us/delivery (user {figures.user_us:.2f}, "
+            f"kernel {figures.kernel_us:.2f}), {figures.kb_per_client:.2f} KB/client"
         )
-    if spread.events > single.events:
-        extra = (spread.cpu_s - single.cpu_s) / (spread.events - single.events) * 1e6
-        print(
-            f"  server CPU {single.cpu_s:.2f} s -> {spread.cpu_s:.2f} s for the same deliveries: "
-            f"{extra:.0f} us per extra published event"
-        )
-    for phase, name in ((single, "single channel"), (spread, f"{spread.channels} channels")):
-        role = "the coordinator" if phase.coordinator else "not the coordinator"
-        print(
-            f"  {name} ({role}): user {phase.user_us_per_delivery:.2f} us/d, "
-            f"kernel {(phase.sys_s / phase.received * 1e6) if phase.received else 0:.2f} us/d"
-        )
+    events = statistics.median(p.events for p in spreads)
+    reads = statistics.median(p.log_reads for p in spreads)
+    print(f"  per-channel phase: {events / max(reads, 1):.1f} events per read of the log")
 
 
-def check(o: Onboarding, single: Phase, spread: Phase) -> list[tuple[str, bool]]:
-    cpu = spread.cpu_us_per_delivery / single.cpu_us_per_delivery
-    rss = spread.kb_per_client / single.kb_per_client if single.kb_per_client > 0 else 99.0
+def check(o: Onboarding, singles: list[Phase], spreads: list[Phase]) -> list[tuple[str, bool]]:
+    base, many = Figures.of(singles), Figures.of(spreads)
+    cpu = many.cpu_us / base.cpu_us
+    rss = many.kb_per_client / base.kb_per_client if base.kb_per_client > 0 else 99.0
+    lost = base.lost + many.lost
     return [
         (f"onboarding x{o.ratio:.2f} of the floor <= {ONBOARD_RATIO}", o.ratio <= ONBOARD_RATIO),
         (f"onboarding failures {o.failures} == 0", o.failures == 0),
         (
-            f"cpu/delivery {spread.cpu_us_per_delivery:.2f} us x{cpu:.2f} of single-channel "
-            f"{single.cpu_us_per_delivery:.2f} us <= {CPU_RATIO}",
+            f"cpu/delivery {many.cpu_us:.2f} us x{cpu:.2f} of single-channel "
+            f"{base.cpu_us:.2f} us <= {CPU_RATIO}",
             cpu <= CPU_RATIO,
         ),
         (
-            f"memory/client {spread.kb_per_client:.2f} KB x{rss:.2f} of single-channel "
-            f"{single.kb_per_client:.2f} KB <= {RSS_RATIO}",
+            f"memory/client {many.kb_per_client:.2f} KB x{rss:.2f} of single-channel "
+            f"{base.kb_per_client:.2f} KB <= {RSS_RATIO}",
             rss <= RSS_RATIO,
         ),
-        (f"cross-channel deliveries {spread.cross + single.cross} == 0", not spread.cross),
-        (f"events lost {spread.lost + single.lost} == 0", not (spread.lost or single.lost)),
+        (
+            f"cross-channel deliveries {many.cross + base.cross} == 0",
+            not (many.cross or base.cross),
+        ),
+        (f"events lost {lost} == 0", not lost),
     ]
 
 
 async def main(args: argparse.Namespace) -> int:
     mode = MODES["short" if args.short else "full"]
+    if args.rounds:
+        mode = dataclasses.replace(mode, rounds=args.rounds)
     raise_fd_limit()
     began = time.monotonic()
     try:
-        onboarding, single, spread = await measure(
+        onboarding, singles, spreads = await measure(
             mode, args.keep, args.log_level, args.onboarding_only
         )
     except (RuntimeError, OSError, httpx.HTTPError) as error:
         traceback.print_exc()
         print(f"channels summary: {mode.name} ERROR - {error}")
         return 2
-    if single is None or spread is None:
+    if singles is None or spreads is None:
         return 0
-    checks = check(onboarding, single, spread)
+    checks = check(onboarding, singles, spreads)
     print("\n== targets")
     for text, ok in checks:
         print(f"  [{'PASS' if ok else 'FAIL'}] {text}")
     passed = all(ok for _, ok in checks)
+    base, many = Figures.of(singles), Figures.of(spreads)
     print(
         f"channels summary: {mode.name} {'PASS' if passed else 'FAIL'} - "
         f"{mode.channels} channels onboarded x{onboarding.ratio:.2f} of the floor, "
-        f"{mode.clients} clients: cpu/delivery x"
-        f"{spread.cpu_us_per_delivery / single.cpu_us_per_delivery:.2f}, memory/client x"
-        f"{spread.kb_per_client / max(single.kb_per_client, 1e-9):.2f}, "
-        f"{spread.cross + single.cross} cross-channel ({time.monotonic() - began:.0f} s)"
+        f"{mode.clients} clients: cpu/delivery x{many.cpu_us / base.cpu_us:.2f}, memory/client x"
+        f"{many.kb_per_client / max(base.kb_per_client, 1e-9):.2f}, "
+        f"{many.cross + base.cross} cross-channel ({time.monotonic() - began:.0f} s)"
     )
     return 0 if passed else 1
 
@@ -280,6 +348,9 @@ if __name__ == "__main__":
     parser.add_argument("--short", action="store_true", help="the CI run (well under a minute)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory and logs")
     parser.add_argument("--log-level", default="WARNING", help="the replicas' STREAMCORE_LOG_LEVEL")
+    parser.add_argument(
+        "--rounds", type=int, default=0, help="fan-out rounds (default: full 3, short 1)"
+    )
     parser.add_argument(
         "--onboarding-only", action="store_true", help="skip the fan-out (no summary line)"
     )

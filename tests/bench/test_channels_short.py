@@ -5,10 +5,12 @@ private Redis and a fresh PostgreSQL schema. It must print its summary line with
 within 1.2x of the rate limit's floor and no failure, memory per client within 1.2x of the
 single-channel run, no event lost and none crossing channels.
 
-CPU per delivery: the issue's 1.3x of the single-channel figure is not reached yet (about
-1.6-1.8x here; the bench exits 1 for it). What is asserted is that it stays under
-CPU_REGRESSION_RATIO, below the 3.3-3.8x measured before the tail read in batches on its
-own connection, so a change that undoes that is caught.
+CPU per delivery: the full run (10,000 clients, 1,000 channels, median of 3 rounds) holds the
+issue's 1.3x of the single-channel figure; this short one measures a few tenths of a second of
+CPU in one round, in 10 ms clock ticks, on a shared machine, so its figure is too coarse to gate
+CI on 1.3x (the bench exits 1 when it misses). What is asserted is that it stays under
+CPU_REGRESSION_RATIO, below the 3.3-3.8x measured when the tail read event by event, so a change
+that undoes the batching is caught.
 
 redis-server and PostgreSQL are required: without one the test is skipped locally and fails
 under CI=true, as tests/bench/test_chaos_short.py does."""

@@ -145,22 +145,12 @@ def make_sink(websocket: WebSocket) -> Sink:
     return AsgiSink(websocket)
 
 
-def _nothing_buffered() -> int:
-    return 0
-
-
-def _never_closing() -> bool:
-    return False
-
-
 class Client:
     """A subscriber of the fan-out: filter, bounded outbox, close request."""
 
     __slots__ = (
-        "_buffered",
         "_direct",
         "_flusher",
-        "_gone",
         "_transport",
         "all_events",
         "channels",
@@ -215,16 +205,11 @@ class Client:
         self.delivered = 0
         self.closing = False
         self._flusher: asyncio.Task[None] | None = None
-        #: The transport's write while a frame may go straight to the socket (a transport
-        #: sink, nothing queued, held or awaiting a replay's floor, not closing), else None:
+        #: The transport while a frame may go straight to its socket (a transport sink,
+        #: nothing queued, held or awaiting a replay's floor, not closing), else None:
         #: `offer`'s common case is one check instead of five (see `_update_direct`).
-        self._direct: Callable[[bytes], object] | None = None
         self._transport: Any = sink.transport if isinstance(sink, TransportSink) else None
-        self._buffered: Callable[[], int] = _nothing_buffered
-        self._gone: Callable[[], bool] = _never_closing
-        if self._transport is not None:
-            self._buffered = self._transport.get_write_buffer_size
-            self._gone = self._transport.is_closing
+        self._direct: Any = None
         self._update_direct()
         #: Resolved with (code, reason) when the connection must end; code None = peer gone.
         self.close_request: asyncio.Future[tuple[int | None, str]] = (
@@ -248,13 +233,17 @@ class Client:
             and self.floor is None
             and not self.outbox
         )
-        self._direct = self._transport.write if direct else None
+        self._direct = self._transport if direct else None
 
     def offer(self, event: Outgoing) -> None:
         """Deliver `event` now, or queue it, or drop this client if it is too slow."""
-        write = self._direct
-        if write is not None and self._buffered() < SOCKET_HIGH_WATER_BYTES and not self._gone():
-            write(event.frame)
+        transport = self._direct
+        if (
+            transport is not None
+            and transport.get_write_buffer_size() < SOCKET_HIGH_WATER_BYTES
+            and not transport.is_closing()
+        ):
+            transport.write(event.frame)
             self.delivered += 1
             return
         self._offer_queued(event)

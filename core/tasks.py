@@ -67,13 +67,13 @@ class TaskSupervisor:
     async def cancel(self, name: str) -> None:
         task = self._tasks.get(name)
         if task is not None:
-            await _cancel_and_wait(task)
+            await cancel_and_wait(task)
 
     async def cancel_all(self) -> None:
-        await asyncio.gather(*(_cancel_and_wait(t) for t in list(self._tasks.values())))
+        await asyncio.gather(*(cancel_and_wait(t) for t in list(self._tasks.values())))
 
 
-async def _cancel_and_wait(task: asyncio.Task[Any]) -> None:
+async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
     """Cancel until the task is done. A library that swallows one CancelledError (some client
     libraries do while a command is in flight) must not hang the shutdown."""
     while not task.done():

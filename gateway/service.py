@@ -21,6 +21,7 @@ from urllib.parse import urlencode, urlsplit
 from bus import Bus, BusUnavailable
 from core.backoff import Backoff
 from core.settings import Settings
+from core.tasks import cancel_and_wait
 from events.publisher import EventPublisher
 from gateway.connection import FRAME_QUEUE_SIZE, Closed, Frame, Opened, Socket, open_or_error
 from gateway.constants import SHARD_DISABLED
@@ -239,9 +240,11 @@ class Gateway:
             spawn(self._watchdog(queue))
             return await self._read(queue, spawn)
         finally:
-            for task in list(helpers):
-                task.cancel()
-            await asyncio.gather(*helpers, return_exceptions=True)
+            # Cancelled until done, not once: a Redis command in flight can swallow one
+            # CancelledError, and the helper would then run on and hold the stop up.
+            ending = list(helpers)
+            await asyncio.gather(*(cancel_and_wait(task) for task in ending))
+            await asyncio.gather(*ending, return_exceptions=True)  # all done: collects errors
             while not queue.empty():  # a successor socket opened but never taken: close it
                 item = queue.get_nowait()
                 if isinstance(item, Opened) and item.socket is not None:

@@ -225,10 +225,6 @@ def show_onboarding(o: Onboarding) -> None:
     )
 
 
-def per_delivery_us(phase: Phase, seconds: float) -> float:
-    return seconds / phase.received * 1e6 if phase.received else float("nan")
-
-
 @dataclass(frozen=True)
 class Figures:
     """A phase's figures over the rounds: the median of each (a noisy neighbour on a shared
@@ -246,7 +242,7 @@ class Figures:
         return cls(
             statistics.median(p.cpu_us_per_delivery for p in phases),
             statistics.median(p.user_us_per_delivery for p in phases),
-            statistics.median(per_delivery_us(p, p.sys_s) for p in phases),
+            statistics.median(p.kernel_us_per_delivery for p in phases),
             statistics.median(p.kb_per_client for p in phases),
             sum(p.lost for p in phases),
             sum(p.cross for p in phases),
@@ -271,7 +267,7 @@ def show_fanout(singles: list[Phase], spreads: list[Phase]) -> None:
                 f"{f'{number}: {name}{flag}':<26}{phase.events:>8}{phase.received:>12}"
                 f"{phase.lost:>6}{phase.cross:>7}{phase.system:>5}{phase.log_reads:>7}"
                 f"{phase.cpu_us_per_delivery:>10.2f}{phase.user_us_per_delivery:>7.2f}"
-                f"{per_delivery_us(phase, phase.sys_s):>8.2f}{phase.rss_idle / 2**20:>9.1f}"
+                f"{phase.kernel_us_per_delivery:>8.2f}{phase.rss_idle / 2**20:>9.1f}"
                 f"{phase.kb_per_client:>8.2f}{phase.connect_s:>11.1f}{phase.delivered_s:>11.1f}"
             )
     base, many = Figures.of(singles), Figures.of(spreads)
@@ -285,8 +281,8 @@ def show_fanout(singles: list[Phase], spreads: list[Phase]) -> None:
     print(f"  per-channel phase: {events / max(reads, 1):.1f} events per read of the log")
 
 
-def check(o: Onboarding, singles: list[Phase], spreads: list[Phase]) -> list[tuple[str, bool]]:
-    base, many = Figures.of(singles), Figures.of(spreads)
+def check(o: Onboarding, base: Figures, many: Figures) -> list[tuple[str, bool]]:
+    """The targets, from the single-channel (`base`) and per-channel (`many`) figures."""
     cpu = many.cpu_us / base.cpu_us
     rss = many.kb_per_client / base.kb_per_client if base.kb_per_client > 0 else 99.0
     lost = base.lost + many.lost
@@ -327,12 +323,12 @@ async def main(args: argparse.Namespace) -> int:
         return 2
     if singles is None or spreads is None:
         return 0
-    checks = check(onboarding, singles, spreads)
+    base, many = Figures.of(singles), Figures.of(spreads)
+    checks = check(onboarding, base, many)
     print("\n== targets")
     for text, ok in checks:
         print(f"  [{'PASS' if ok else 'FAIL'}] {text}")
     passed = all(ok for _, ok in checks)
-    base, many = Figures.of(singles), Figures.of(spreads)
     print(
         f"channels summary: {mode.name} {'PASS' if passed else 'FAIL'} - "
         f"{mode.channels} channels onboarded x{onboarding.ratio:.2f} of the floor, "

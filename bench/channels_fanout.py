@@ -162,6 +162,10 @@ class Phase:
         return (self.cpu_s - self.sys_s) / self.received * 1e6 if self.received else float("nan")
 
     @property
+    def kernel_us_per_delivery(self) -> float:
+        return self.sys_s / self.received * 1e6 if self.received else float("nan")
+
+    @property
     def kb_per_client(self) -> float:
         return (self.rss_connected - self.rss_idle) / self.clients / 1024
 
@@ -169,9 +173,7 @@ class Phase:
 async def log_reads(replica: Replica) -> int:
     """The replica's reads of the event log so far. A long timeout: read after a phase, it
     may wait for the replica to see 10,000 clients leave (its CPU time is read before)."""
-    response = await replica.http.get("/system/status", timeout=120)
-    response.raise_for_status()
-    return int(response.json()["clients"]["log_reads"])
+    return int((await replica.status(timeout_s=120))["clients"]["log_reads"])
 
 
 async def publish(redis_url: str, schedule: list[tuple[str, str]], seconds: float) -> float:

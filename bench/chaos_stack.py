@@ -167,8 +167,8 @@ class Replica:
         await wait_for(f"replica {self.replica_id} answering GET /", answers, timeout_s, 0.05)
         run.serving = time.time()
 
-    async def status(self) -> dict[str, Any]:
-        response = await self.http.get("/system/status")
+    async def status(self, timeout_s: float = 5.0) -> dict[str, Any]:
+        response = await self.http.get("/system/status", timeout=timeout_s)
         response.raise_for_status()
         return dict(response.json())
 

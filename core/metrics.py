@@ -34,10 +34,9 @@ LATENCY_HELP = "End-to-end event latency by stage"
 class LatencyStage:
     """One stage's histogram: how many observations fell in each bucket, and their sum."""
 
-    __slots__ = ("counts", "name", "total")
+    __slots__ = ("counts", "total")
 
-    def __init__(self, name: str) -> None:
-        self.name = name
+    def __init__(self) -> None:
         self.counts = [0] * (len(LATENCY_BUCKETS) + 1)  # the last one is +Inf
         self.total = 0.0
 
@@ -64,7 +63,7 @@ _STAGES: dict[str, LatencyStage] = {}
 def latency_stage(name: str) -> LatencyStage:
     stage = _STAGES.get(name)
     if stage is None:
-        stage = _STAGES[name] = LatencyStage(name)
+        stage = _STAGES[name] = LatencyStage()
     return stage
 
 

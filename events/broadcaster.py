@@ -17,8 +17,8 @@ so one read brings a batch: the cost of a read, mostly the process's wake-ups, i
 batch instead of paid per event (bench/channels.py measures it). At a channel's usual rates
 nothing waits.
 
-Per event the work is one envelope and one frame; per client, one check and one write
-(`Client.offer`'s direct path). Latency is observed from the entry's id, whose first part is
+Per event the work is one envelope and one frame; per client, one filter check and one
+`Sink.try_write`. Latency is observed from the entry's id, whose first part is
 its append time, so no timestamp is parsed per event.
 
 Raw messages other programs PUBLISH are wrapped into the log by events.raw, on the

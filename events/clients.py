@@ -51,11 +51,8 @@ class Matcher(Protocol):
 class Sink(Protocol):
     """Where a client's frames go."""
 
-    def ready(self) -> bool:
-        """True when a frame can be written now without buffering beyond the high-water mark."""
-
-    def write(self, event: Outgoing) -> None:
-        """Write at once (only called when `ready()`)."""
+    def try_write(self, event: Outgoing) -> bool:
+        """Write at once when it fits under the high-water mark; False when it would wait."""
 
     async def send(self, event: Outgoing) -> None:
         """Write, waiting for room first."""
@@ -77,18 +74,18 @@ class TransportSink:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_SEND_BUFFER_BYTES)
 
-    def ready(self) -> bool:
+    def try_write(self, event: Outgoing) -> bool:
+        # The fan-out's per-client step: one call, the shared frame bytes, no copy.
         transport = self.transport
-        return (
-            transport.get_write_buffer_size() < SOCKET_HIGH_WATER_BYTES
-            and not transport.is_closing()
-        )
-
-    def write(self, event: Outgoing) -> None:
-        self.transport.write(event.frame)
+        if transport.get_write_buffer_size() < SOCKET_HIGH_WATER_BYTES and not (
+            transport.is_closing()
+        ):
+            transport.write(event.frame)
+            return True
+        return False
 
     async def send(self, event: Outgoing) -> None:
-        while not self.ready():
+        while not self.try_write(event):
             if self.transport.is_closing():
                 raise ConnectionError("the client is gone")
             writable = getattr(self._protocol, "writable", None)
@@ -96,7 +93,6 @@ class TransportSink:
                 await writable.wait()
             else:
                 await asyncio.sleep(DRAIN_POLL_S)
-        self.transport.write(event.frame)
 
     def abort(self) -> None:
         self.transport.abort()
@@ -110,11 +106,8 @@ class AsgiSink:
     def __init__(self, websocket: WebSocket) -> None:
         self._websocket = websocket
 
-    def ready(self) -> bool:
-        return False
-
-    def write(self, event: Outgoing) -> None:  # pragma: no cover - never ready
-        raise RuntimeError("AsgiSink writes only through send()")
+    def try_write(self, event: Outgoing) -> bool:
+        return False  # ASGI sends are awaited: everything goes through `send`
 
     async def send(self, event: Outgoing) -> None:
         await self._websocket.send_text(event.text)
@@ -149,9 +142,7 @@ class Client:
     """A subscriber of the fan-out: filter, bounded outbox, close request."""
 
     __slots__ = (
-        "_direct",
         "_flusher",
-        "_transport",
         "all_events",
         "channels",
         "close_request",
@@ -205,12 +196,6 @@ class Client:
         self.delivered = 0
         self.closing = False
         self._flusher: asyncio.Task[None] | None = None
-        #: The transport while a frame may go straight to its socket (a transport sink,
-        #: nothing queued, held or awaiting a replay's floor, not closing), else None:
-        #: `offer`'s common case is one check instead of five (see `_update_direct`).
-        self._transport: Any = sink.transport if isinstance(sink, TransportSink) else None
-        self._direct: Any = None
-        self._update_direct()
         #: Resolved with (code, reason) when the connection must end; code None = peer gone.
         self.close_request: asyncio.Future[tuple[int | None, str]] = (
             asyncio.get_running_loop().create_future()
@@ -225,30 +210,8 @@ class Client:
 
     # -- called by the broadcaster, never awaits --------------------------------------------
 
-    def _update_direct(self) -> None:
-        direct = (
-            self._transport is not None
-            and not self.closing
-            and self.held is None
-            and self.floor is None
-            and not self.outbox
-        )
-        self._direct = self._transport if direct else None
-
     def offer(self, event: Outgoing) -> None:
         """Deliver `event` now, or queue it, or drop this client if it is too slow."""
-        transport = self._direct
-        if (
-            transport is not None
-            and transport.get_write_buffer_size() < SOCKET_HIGH_WATER_BYTES
-            and not transport.is_closing()
-        ):
-            transport.write(event.frame)
-            self.delivered += 1
-            return
-        self._offer_queued(event)
-
-    def _offer_queued(self, event: Outgoing) -> None:
         if self.closing:
             return
         if self.held is not None:
@@ -259,9 +222,7 @@ class Client:
             if event.id is not None and event.key <= self.floor:
                 return  # replayed already
             self.floor = None
-            self._update_direct()
-        if not self.outbox and self.sink.ready():
-            self.sink.write(event)
+        if not self.outbox and self.sink.try_write(event):
             self.delivered += 1
             return
         self._enqueue(event)
@@ -271,7 +232,6 @@ class Client:
         if outbox is None:
             outbox = self.outbox = deque()
         outbox.append(event)
-        self._direct = None
         self.outbox_bytes += event.size
         if len(outbox) > self.max_messages:
             self._too_slow(f"more than {self.max_messages} events waiting")
@@ -293,13 +253,11 @@ class Client:
             self.request_close(None, "connection lost")
         finally:
             self._flusher = None
-            self._update_direct()
 
     def _too_slow(self, why: str) -> None:
         self.outbox = None
         self.outbox_bytes = 0
         self.held = None
-        self._direct = None
         reason = f"too slow: {why}; read faster or narrow ?events="
         self.request_close(CLOSE_TOO_SLOW, reason)
         if self.on_too_slow is not None:
@@ -318,7 +276,6 @@ class Client:
         if hold is None:
             return
         self.floor = last_replayed
-        self._update_direct()
         for event in hold.release(last_replayed):
             self.offer(event)
 
@@ -327,14 +284,12 @@ class Client:
     def request_close(self, code: int | None, reason: str) -> None:
         """Ask the connection's handler to close with `code` (None: the peer is already gone)."""
         self.closing = True
-        self._direct = None
         if not self.close_request.done():
             self.close_request.set_result((code, reason))
 
     async def stop(self) -> None:
         """Cancel the flusher (called by the handler once the client is unregistered)."""
         self.closing = True
-        self._direct = None
         flusher = self._flusher
         if flusher is not None:
             flusher.cancel()

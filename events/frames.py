@@ -48,12 +48,6 @@ class Outgoing:
         self.frame = text_frame(text.encode())
         self._key: tuple[int, int] | None = None
 
-    @classmethod
-    def build(
-        cls, name: str, event_id: str | None, text: str, channel: str | None = None
-    ) -> Outgoing:
-        return cls(name, event_id, text, channel)
-
     @property
     def key(self) -> tuple[int, int]:
         """The id as (ms, seq), for ordering against a replay; (0, 0) without an id."""

@@ -67,15 +67,15 @@ def test_replay_skips_entries_older_than_the_age_limit_and_says_so() -> None:
 def test_live_hold_release_drops_ids_already_replayed_and_keeps_order() -> None:
     hold = LiveHold(limit=10)
     for entry_id in ("5-0", "6-0", "7-0", "6-5"):
-        assert hold.add(Outgoing.build("e", entry_id, "{}"))
+        assert hold.add(Outgoing("e", entry_id, "{}"))
     released = hold.release(last_replayed=(6, 0))
     assert [event.id for event in released] == ["7-0", "6-5"]
 
 
 def test_live_hold_refuses_beyond_its_limit() -> None:
     hold = LiveHold(limit=1)
-    assert hold.add(Outgoing.build("e", "1-0", "{}"))
-    assert not hold.add(Outgoing.build("e", "2-0", "{}"))
+    assert hold.add(Outgoing("e", "1-0", "{}"))
+    assert not hold.add(Outgoing("e", "2-0", "{}"))
 
 
 @pytest.mark.parametrize("bad", ["", "abc", "1-2-3", "-1", "1700000000000-x"])

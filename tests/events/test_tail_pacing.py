@@ -87,9 +87,9 @@ def test_a_full_read_never_waits_and_a_quiet_read_ends_the_linger() -> None:
 
 
 def test_latency_histogram_counts_each_observation_in_its_prometheus_bucket() -> None:
-    from core.metrics import LatencyStage, render_latency
+    from core.metrics import latency_stage, render_latency
 
-    stage = LatencyStage("test")
+    stage = latency_stage("test_only")  # registered: rendered with the real stages
     for seconds in (0.0005, 0.001, 0.003, 20.0, -1.0):
         stage.observe(seconds)
     cumulative = dict(stage.cumulative())

@@ -25,7 +25,11 @@ async def sim_get(deployment: Deployment, path: str) -> Any:
 
 
 async def conduit_ready(deployment: Deployment) -> dict[str, Any]:
-    """Wait for both shards connected and channel.follow enabled; returns the gateway status."""
+    """Wait for both shards assigned and channel.follow enabled; returns the gateway status.
+
+    A shard reads "connected" from its welcome on, but it is assigned only once the PATCH that
+    follows has answered (reason "subscribed", or "reconnected" after a hand-over that keeps the
+    assignment): until then Twitch shows it unassigned."""
 
     async def ready() -> dict[str, Any] | None:
         status = (await deployment.api.get("/system/status")).json()
@@ -35,7 +39,10 @@ async def conduit_ready(deployment: Deployment) -> dict[str, Any]:
             s["type"] == "channel.follow" and s["status"] == "enabled"
             for s in status["subscriptions"]
         )
-        connected = len(shards) == 2 and all(s["state"] == "connected" for s in shards.values())
+        connected = len(shards) == 2 and all(
+            s["state"] == "connected" and s["reason"] in ("subscribed", "reconnected")
+            for s in shards.values()
+        )
         return gateway if connected and enabled else None
 
     gateway = await eventually(ready, within_s=WAIT_S, what="conduit ready")

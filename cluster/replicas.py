@@ -15,12 +15,12 @@ import math
 import secrets
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from bus import Bus, BusError
 from cluster.errors import ReplicaIdInUse
 from cluster.lease import stop_if_cancelled
+from core.timestamps import iso_utc
 
 logger = logging.getLogger("streamcore.cluster")
 
@@ -150,8 +150,8 @@ class ReplicaRegistry:
                 member = {
                     "id": str(entry["id"]),
                     "address": entry.get("address"),
-                    "started": _iso(entry.get("started")),
-                    "last_seen": _iso(entry["last_seen"]),
+                    "started": iso_utc(entry.get("started")),
+                    "last_seen": iso_utc(entry["last_seen"]),
                     "last_seen_age_s": round(age, 1),
                     "alive": age < BEAT_S * ALIVE_BEATS,
                     "self": replica_id == self.replica_id,
@@ -165,9 +165,3 @@ class ReplicaRegistry:
                 continue
             members.append(member)
         return sorted(members, key=lambda m: m["id"])
-
-
-def _iso(timestamp: Any) -> str | None:
-    if timestamp is None:
-        return None
-    return datetime.fromtimestamp(float(timestamp), UTC).isoformat().replace("+00:00", "Z")

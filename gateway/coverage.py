@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from datetime import UTC, datetime
 
 from bus import Bus, BusError
 
@@ -25,10 +24,6 @@ COVERAGE_KEY = "streamcore:gateway:coverage"
 FIELD = "last_received_at"
 #: Longest time between two records while subscribed (and so the precision of `since`).
 MARK_EVERY_S = 1.0
-
-
-def iso(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
 
 
 class Coverage:

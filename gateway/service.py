@@ -14,7 +14,6 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Coroutine
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -22,6 +21,7 @@ from bus import Bus, BusUnavailable
 from core.backoff import Backoff
 from core.settings import Settings
 from core.tasks import cancel_and_wait
+from core.timestamps import iso_utc
 from events.publisher import EventPublisher
 from gateway.connection import FRAME_QUEUE_SIZE, Closed, Frame, Opened, Socket, open_or_error
 from gateway.constants import SHARD_DISABLED
@@ -60,12 +60,6 @@ HANDOFF_BATCH = 256
 
 #: How long a stop waits for the session to append the frames it already received.
 STOP_DRAIN_S = 5.0
-
-
-def _iso(timestamp: float | None) -> str | None:
-    if timestamp is None:
-        return None
-    return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
 
 
 class Gateway:
@@ -140,7 +134,7 @@ class Gateway:
             "state": self.state,
             "reason": self.reason,
             "session_id": self.protocol.session_id,
-            "connected_since": _iso(since),
+            "connected_since": iso_utc(since),
             "connection_age_s": None if since is None else round(time.time() - since, 1),
             "last_message_age_s": None if last is None else round(now - last, 1),
             "subscriptions": self.upkeep.subscriptions(),

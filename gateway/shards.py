@@ -26,10 +26,11 @@ from typing import Any
 from bus import Bus, BusError
 from cluster import Lease
 from core.errors import StreamCoreError
+from core.timestamps import iso_utc
 from db_infrastructure import Store
 from gateway.conduit import stored_conduit
 from gateway.constants import SHARD_DISABLED_CHANNEL
-from gateway.coverage import Coverage, iso
+from gateway.coverage import Coverage
 from gateway.loop_items import Spawn
 from gateway.protocol import Revoked
 from gateway.service import Gateway
@@ -120,8 +121,8 @@ class ShardUpkeep:
                 "notifications Twitch had already sent to it may be lost",
                 "transport": "conduit",
                 "shard": self.shard_id,
-                "since": iso(since),
-                "until": iso(now),
+                "since": iso_utc(since),
+                "until": iso_utc(now),
             },
         )
 

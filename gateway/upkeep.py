@@ -14,7 +14,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from core.backoff import Backoff
-from gateway.coverage import Coverage, iso
+from core.timestamps import iso_utc
+from gateway.coverage import Coverage
 from gateway.loop_items import Spawn
 from gateway.options import GatewayOptions
 from gateway.protocol import Drop, Revoked
@@ -155,8 +156,8 @@ class Upkeep:
             {
                 "state": "gap",
                 "reason": "no EventSub session was subscribed: events in between are lost",
-                "since": iso(since),
-                "until": iso(now),
+                "since": iso_utc(since),
+                "until": iso_utc(now),
             },
         )
 

@@ -13,14 +13,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
-import json
 import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 import httpx
@@ -29,26 +26,26 @@ from cryptography.fernet import Fernet
 from bus.base import Bus
 from core.constants import TOKEN_REFRESH_LOCK
 from core.settings import Settings
+from core.timestamps import iso_utc
 from db_infrastructure.base import Store
+from tokens.auth_states import AuthStates, Purpose
 from tokens.channels import ChannelRegistry
 from tokens.constants import (
     HTTP_TIMEOUT_S,
     REFRESH_AHEAD_S,
     REFRESH_LOCK_POLL_S,
     REFRESH_LOCK_TTL_S,
-    STATE_NAMESPACE,
     STATE_TTL_S,
     VALIDATE_INTERVAL_S,
 )
 from tokens.device import DeviceFlow, DeviceFlows
 from tokens.errors import (
     AuthRequired,
-    InvalidOAuthState,
     OAuthError,
     TokenError,
     TwitchUnreachable,
 )
-from tokens.identities import ROLE_SCOPES, ROLES, Identities
+from tokens.identities import ROLE_SCOPES, Identities
 from tokens.model import TokenSet
 from tokens.oauth import TwitchOAuth
 from tokens.scopes import CORE_SCOPES, missing_scopes, union_scopes
@@ -57,10 +54,6 @@ from tokens.vault import TokenVault
 logger = logging.getLogger("streamcore.tokens")
 
 TokenState = Literal["ok", "auth_required"]
-#: What an authorization is for: the default channel's token, another channel, or the bot or
-#: moderator account (tokens.identities).
-Purpose = Literal["main", "channel", "bot", "moderator"]
-_PURPOSES = ("main", "channel", *ROLES)
 
 
 class TokenManager:
@@ -83,6 +76,7 @@ class TokenManager:
         self._store = store
         self._bus = bus
         self._vault = TokenVault(store, cipher or settings)
+        self._states = AuthStates(store, clock)
         #: The channels that authorized StreamCore (this token's broadcaster among them).
         self.channels = ChannelRegistry(store, cipher or settings)
         #: The bot and moderator accounts.
@@ -140,8 +134,8 @@ class TokenManager:
             "scopes": self.scopes,
             "missing_scopes": self.missing_scopes(),
             "auth_url": self._auth_url if self._state == "auth_required" else None,
-            "expires_at": _iso(expires_at),
-            "validated_at": _iso(self.validated_at),
+            "expires_at": iso_utc(expires_at),
+            "validated_at": iso_utc(self.validated_at),
         }
 
     async def fresh_status(self) -> dict[str, Any]:
@@ -304,27 +298,14 @@ class TokenManager:
             scopes = union_scopes(ROLE_SCOPES[purpose], extra_scopes)
         else:
             scopes = union_scopes(self.required_scopes(), [*(self.scopes or []), *extra_scopes])
-        state = secrets.token_urlsafe(32)
+        state = self._states.new()
         url = self.oauth.authorize_url(scopes, state)  # raises first when TWITCH_CLIENT_ID unset
-        record = json.dumps({"scopes": scopes, "created_at": self._clock(), "purpose": purpose})
-        await self._store.put(STATE_NAMESPACE, state, record, ttl_s=STATE_TTL_S)
-        if self._state == "auth_required" and purpose == "main":
-            self._auth_url, self._auth_url_at = url, self._clock()
+        await self._states.remember(state, purpose, scopes)
         return {"auth_url": url, "scopes": scopes}
 
     async def consume_state(self, state: str | None) -> Purpose:
         """Accept a callback's `state` once (its purpose); raise InvalidOAuthState otherwise."""
-        record = await self._store.take(STATE_NAMESPACE, state) if state else None
-        if record is None:
-            raise InvalidOAuthState(
-                "This authorization link is unknown, expired or was already used; nothing was "
-                "stored. Start again at /tokens/link (links work once, for 10 minutes)."
-            )
-        with contextlib.suppress(ValueError, AttributeError):
-            purpose = json.loads(record).get("purpose")
-            if purpose in _PURPOSES:
-                return purpose
-        return "main"
+        return await self._states.take(state)
 
     async def complete_authorization(
         self, code: str, state: str | None
@@ -392,8 +373,11 @@ class TokenManager:
         if self._token is not None:
             self._rejected = self._token.access_token
         already = self._state == "auth_required"
+        # The link first, then the state in the same step: whoever reads auth_required (the
+        # status, the dashboard) reads the link that fixes it too.
+        url = await self._new_auth_url()
         self._state, self.reason = "auth_required", reason
-        await self._renew_auth_url()
+        self._auth_url, self._auth_url_at = url, self._clock()
         if already:
             return
         if self._auth_url:
@@ -423,11 +407,14 @@ class TokenManager:
             self._use(stored)
             logger.info("Using the Twitch token of %s found in the store", stored.login)
 
-    async def _renew_auth_url(self) -> None:
+    async def _new_auth_url(self) -> str | None:
         try:
-            await self.auth_link()
+            return str((await self.auth_link())["auth_url"])
         except TokenError:
-            self._auth_url = None
+            return None  # TWITCH_CLIENT_ID unset: the log line says to set it
+
+    async def _renew_auth_url(self) -> None:
+        self._auth_url, self._auth_url_at = await self._new_auth_url(), self._clock()
 
     async def _auth_required_error(self) -> AuthRequired:
         if self._auth_url is None:
@@ -438,9 +425,3 @@ class TokenManager:
             auth_url=self._auth_url,
             missing_scopes=self.missing_scopes(),
         )
-
-
-def _iso(epoch: float | None) -> str | None:
-    if epoch is None:
-        return None
-    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")

@@ -45,6 +45,21 @@ class StreamEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class StreamCounts:
+    """A stream's newest id, how many entries were ever appended and how many it holds now:
+    `added - length` entries were trimmed, so a reader that counts what it read can tell
+    whether trimming took entries it never read (ids alone cannot: they have gaps)."""
+
+    last_id: str
+    added: int
+    length: int
+
+    @property
+    def trimmed(self) -> int:
+        return self.added - self.length
+
+
+@dataclass(frozen=True, slots=True)
 class ConsumerInfo:
     """One consumer of a group (XINFO CONSUMERS): entries it holds, time since it was seen."""
 
@@ -174,6 +189,10 @@ class Bus(ABC):
     @abstractmethod
     async def stream_end(self, stream: str) -> str:
         """The id of the newest entry, or "0-0" when the stream is empty or missing."""
+
+    @abstractmethod
+    async def stream_counts(self, stream: str) -> StreamCounts:
+        """`StreamCounts` of the stream, read at one instant (all zero when it is missing)."""
 
     @abstractmethod
     async def group_info(self, stream: str, group: str) -> GroupInfo | None:

@@ -20,6 +20,7 @@ from bus.base import (
     ConsumerInfo,
     GroupInfo,
     Message,
+    StreamCounts,
     StreamEntry,
     Subscription,
     parse_stream_id,
@@ -61,6 +62,8 @@ class _Stream:
     last_id: tuple[int, int] = (0, 0)
     groups: dict[str, _Group] = field(default_factory=dict)
     added: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Entries ever appended (Redis's XINFO STREAM `entries-added`).
+    appended: int = 0
 
 
 class MemoryBus(Bus):
@@ -122,6 +125,7 @@ class MemoryBus(Bus):
         state.keys.append(state.last_id)
         state.ids.append(entry_id)
         state.by_id[entry_id] = dict(fields)
+        state.appended += 1
         # Trim in batches (like Redis' `MAXLEN ~`) so appends stay O(1) amortised.
         excess = len(state.ids) - maxlen
         if excess > max(1, maxlen // 10):
@@ -297,6 +301,13 @@ class MemoryBus(Bus):
     async def stream_end(self, stream: str) -> str:
         state = self._streams.get(stream)
         return state.ids[-1] if state is not None and state.ids else "0-0"
+
+    async def stream_counts(self, stream: str) -> StreamCounts:
+        state = self._streams.get(stream)
+        if state is None:
+            return StreamCounts("0-0", 0, 0)
+        last_id = f"{state.last_id[0]}-{state.last_id[1]}"
+        return StreamCounts(last_id, state.appended, len(state.ids))
 
     async def group_info(self, stream: str, group: str) -> GroupInfo | None:
         state = self._streams.get(stream)

@@ -26,6 +26,7 @@ from bus.base import (
     ConsumerInfo,
     GroupInfo,
     Message,
+    StreamCounts,
     StreamEntry,
     Subscription,
     TailReader,
@@ -275,6 +276,19 @@ class RedisBus(Bus):
     async def stream_end(self, stream: str) -> str:
         reply = await self._call("XREVRANGE", stream, "+", "-", "COUNT", 1)
         return str(reply[0][0]) if reply else "0-0"
+
+    async def stream_counts(self, stream: str) -> StreamCounts:
+        try:
+            info = await self._client.xinfo_stream(stream)
+        except ResponseError as error:
+            if "no such key" in str(error).lower():
+                return StreamCounts("0-0", 0, 0)
+            raise
+        except _UNAVAILABLE as error:
+            raise BusUnavailable(f"Redis is unavailable ({error}); retry later") from None
+        return StreamCounts(
+            str(info["last-generated-id"]), int(info["entries-added"]), int(info["length"])
+        )
 
     async def group_info(self, stream: str, group: str) -> GroupInfo | None:
         try:

@@ -54,11 +54,13 @@ from events.constants import (
     TAIL_READ_COUNT,
     TAIL_RETRY_BASE_S,
     TAIL_RETRY_CAP_S,
+    TAIL_STALL_S,
 )
 from events.frames import Outgoing
 from events.raw import RawEventWrapper
 from events.replay import entry_to_outgoing
 from events.tail_pacing import TailPacer
+from events.tail_trim import EVENTS_LOST, TrimWatch, lost_notice
 
 __all__ = ["BroadcastStats", "Broadcaster"]
 
@@ -76,6 +78,8 @@ class BroadcastStats:
     slow_disconnects: int = 0
     #: Times the event log became unreadable (each outage counted once).
     outages: int = 0
+    #: Events trimmed from the log before this replica's tail read them (events.tail_trim).
+    trimmed_unread: int = 0
 
 
 class Broadcaster:
@@ -175,6 +179,7 @@ class Broadcaster:
             "slow_disconnects": self.stats.slow_disconnects,
             "bus_dropped": self.raw.dropped if self.raw is not None else 0,
             "log_outages": self.stats.outages,
+            "trimmed_unread": self.stats.trimmed_unread,
             "subscribed": self.ready.is_set(),
         }
 
@@ -225,13 +230,22 @@ class Broadcaster:
         pacer = TailPacer(
             TAIL_LINGER_S, TAIL_BUSY_RATE, TAIL_RATE_WINDOW_S, TAIL_READ_COUNT, TAIL_BATCH_BYTES
         )
+        watch = TrimWatch(
+            min(TAIL_READ_COUNT, self.retention_count), TAIL_STALL_S, TAIL_BLOCK_MS / 1000
+        )
         try:
             while True:
                 try:
                     if position is None:
                         # Start at the end: history is for `?since=` replays, not new clients.
-                        position = await self._bus.stream_end(EVENTS_LOG_STREAM)
+                        counts = await self._bus.stream_counts(EVENTS_LOG_STREAM)
+                        position = counts.last_id
+                        watch.baseline(counts, position)
                         self.ready.set()
+                    elif watch.check_due(loop.time()):
+                        lost = watch.checked(await self._bus.stream_counts(EVENTS_LOG_STREAM))
+                        if lost:
+                            self._announce_lost(position, lost)
                     asked = loop.time()
                     entries = await tail.read_after(
                         EVENTS_LOG_STREAM, position, TAIL_READ_COUNT, TAIL_BLOCK_MS
@@ -240,6 +254,7 @@ class Broadcaster:
                     raise
                 except Exception as error:
                     self.stats.outages += pause.attempts == 0
+                    watch.lost_track()
                     delay = pause.next_delay()
                     log = logger.warning if isinstance(error, BusError) else logger.exception
                     log("Event log unreadable (%s); fan-out resumes after %s in %.1f s",
@@ -252,14 +267,39 @@ class Broadcaster:
                 now = loop.time()
                 size = 0
                 if entries:
+                    newest_ms = int(entries[-1].id.partition("-")[0])
+                    watch.read(len(entries), now, now - asked, time.time() - newest_ms / 1000)
                     size = self.deliver(entries)
                     position = entries[-1].id
+                else:
+                    watch.read(0, now, now - asked, 0.0)
+                    if watch.ordinal is None:  # caught up: a moment to count exactly again
+                        counts = await self._bus.stream_counts(EVENTS_LOG_STREAM)
+                        watch.baseline(counts, position)
                 linger = pacer.after_read(now, now - asked, len(entries), size)
                 if linger:
                     # Events pour in: let more arrive so the next read takes a batch.
                     await asyncio.sleep(linger)
         finally:
             await tail.close()
+
+    def _announce_lost(self, position: str, lost: int) -> None:
+        """Trimmed before delivery: gone from the log too, so every client is told."""
+        self.stats.trimmed_unread += lost
+        logger.warning(
+            "The event log was trimmed past this replica's fan-out: %d event(s) after %s were "
+            "removed before it delivered them, and its %d client(s) got %s. Raise "
+            "EVENTS_RETENTION_COUNT (now %d) above the events of the longest stall at peak, "
+            "or find what stalls this process (the loop watch logs it).",
+            lost,
+            position,
+            len(self._clients),
+            EVENTS_LOST,
+            self.retention_count,
+        )
+        notice = lost_notice(position, lost)
+        for client in self._clients:
+            client.offer(notice)
 
     async def run_revocations(self) -> None:
         """Close the clients of a key revoked on any replica (KEY_REVOKED_CHANNEL)."""

@@ -57,6 +57,10 @@ TAIL_RATE_WINDOW_S = 0.1
 #: small WS_CLIENT_BUFFER_BYTES look slow when it is not).
 TAIL_BATCH_BYTES = 64 * 1024
 
+#: A tail away from the log this long (delivering, or its process stalled) checks, before it
+#: reads on, whether the log was trimmed past it meanwhile (events.tail_trim).
+TAIL_STALL_S = 0.25
+
 #: Retry pauses while the event log is unreadable (Redis down or restarting): short at first,
 #: so a restart costs well under a second of delay once Redis is back; capped, jittered.
 TAIL_RETRY_BASE_S = 0.1

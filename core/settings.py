@@ -113,7 +113,7 @@ class Settings(BaseSettings):
     #: Action calls per second (and burst) per client key, across replicas (app/callers.py).
     actions_call_rate: float = Field(default=5.0, gt=0, le=10_000)
     actions_call_burst: int = Field(default=10, ge=1, le=100_000)
-    events_retention_count: int = Field(default=1_000, ge=10, le=10_000_000)
+    events_retention_count: int = Field(default=10_000, ge=10, le=10_000_000)
     events_retention_seconds: int = Field(default=600, ge=1, le=30 * 24 * 3600)
     #: `?since=` replays reading the event log at once per process; more clients queue.
     ws_replay_concurrency: int = Field(default=8, ge=1, le=1_000)

@@ -25,7 +25,7 @@ logger = logging.getLogger("streamcore.events")
 
 EVENT_NAME = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 #: Default number of envelopes kept for replay when nothing else is configured.
-DEFAULT_RETENTION = 1_000
+DEFAULT_RETENTION = 10_000
 
 
 def check_event_name(name: str) -> str:

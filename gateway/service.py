@@ -356,8 +356,10 @@ class Gateway:
             # Holding the socket would only end in 4003; leave and wait for a fix instead.
             await queue.put(NothingSubscribed())
             return
-        self._subscribed = True  # a healthy session: the reconnect back-off resets
+        # The previous session's coverage record is read before this one may write its own
+        # (frames mark it once `_subscribed`): the other order could announce a gap of 0 s.
         await self.upkeep.announce_gap()
+        self._subscribed = True  # a healthy session: the reconnect back-off resets
         await self._set_state("connected", "subscribed", session_id=session_id)
         await self.upkeep.keep_subscribed(session_id)
 

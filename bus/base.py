@@ -7,8 +7,9 @@ Two backends implement it, one per file: `bus.memory` (in-process, the embedded 
 - `append` / `read_group` / `ack` / `claim_stale` / `read_range`: Redis Streams. Each consumer
   group sees every entry once; an entry stays pending until acked and can be claimed by another
   consumer once it has been idle long enough (the first consumer crashed).
-- `read_after` / `stream_end`: a plain tail of a stream (XREAD) from a position the reader
-  keeps itself, for readers that must see every entry but need no acks (the fan-out).
+- `read_after` / `stream_counts`: a plain tail of a stream (XREAD) from a position the reader
+  keeps itself, for readers that must see every entry but need no acks (the fan-out); the
+  counts give the newest id to start from and tell whether a trim overtook the reader.
   `tail_reader()` gives one such reader its own `read_after` (Redis: its own connection).
 - `set_if_absent`: `SET key value NX EX ttl`, for de-duplication.
 - `take_token`: a token bucket shared by every process (per-key rate limits across replicas).
@@ -185,10 +186,6 @@ class Bus(ABC):
     ) -> list[StreamEntry]:
         """Entries with an id greater than `after_id`, oldest first (XREAD). With `block_ms`,
         wait up to that long for one to arrive; return [] on timeout."""
-
-    @abstractmethod
-    async def stream_end(self, stream: str) -> str:
-        """The id of the newest entry, or "0-0" when the stream is empty or missing."""
 
     @abstractmethod
     async def stream_counts(self, stream: str) -> StreamCounts:

@@ -298,10 +298,6 @@ class MemoryBus(Bus):
             except TimeoutError:
                 return []
 
-    async def stream_end(self, stream: str) -> str:
-        state = self._streams.get(stream)
-        return state.ids[-1] if state is not None and state.ids else "0-0"
-
     async def stream_counts(self, stream: str) -> StreamCounts:
         state = self._streams.get(stream)
         if state is None:

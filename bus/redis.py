@@ -273,10 +273,6 @@ class RedisBus(Bus):
             return RedisTail(self._url)
         return super().tail_reader()
 
-    async def stream_end(self, stream: str) -> str:
-        reply = await self._call("XREVRANGE", stream, "+", "-", "COUNT", 1)
-        return str(reply[0][0]) if reply else "0-0"
-
     async def stream_counts(self, stream: str) -> StreamCounts:
         try:
             info = await self._client.xinfo_stream(stream)

@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from bus import Bus, Message, Subscription
+from bus.base import StreamCounts
 from tests.polling import eventually
 
 
@@ -219,9 +220,9 @@ async def test_append_unique_many_keeps_order_and_skips_duplicates(bus: Bus) -> 
 
 
 async def test_read_after_tails_a_stream_from_a_position_the_reader_keeps(bus: Bus) -> None:
-    assert await bus.stream_end("tail") == "0-0"
+    assert (await bus.stream_counts("tail")).last_id == "0-0"
     first = await bus.append("tail", {"n": "1"}, maxlen=100)
-    assert await bus.stream_end("tail") == first
+    assert (await bus.stream_counts("tail")).last_id == first
     second = await bus.append("tail", {"n": "2"}, maxlen=100)
     assert [e.id for e in await bus.read_after("tail", "0-0")] == [first, second]
     assert [e.fields["n"] for e in await bus.read_after("tail", first)] == ["2"]
@@ -230,12 +231,24 @@ async def test_read_after_tails_a_stream_from_a_position_the_reader_keeps(bus: B
 
 
 async def test_read_after_blocks_until_an_entry_arrives(bus: Bus) -> None:
-    end = await bus.stream_end("tail")
+    end = (await bus.stream_counts("tail")).last_id
     reader = asyncio.create_task(bus.read_after("tail", end, block_ms=2_000))
     await asyncio.sleep(0.05)
     appended = await bus.append("tail", {"n": "late"}, maxlen=100)
     [entry] = await asyncio.wait_for(reader, 5)
     assert (entry.id, entry.fields) == (appended, {"n": "late"})
+
+
+async def test_stream_counts_tell_how_many_were_trimmed(bus: Bus) -> None:
+    assert await bus.stream_counts("counted") == StreamCounts("0-0", 0, 0)
+    for n in range(500):
+        last = await bus.append("counted", {"n": str(n)}, maxlen=100)
+    counts = await bus.stream_counts("counted")
+    assert (counts.last_id, counts.added) == (last, 500)
+    # About maxlen kept (both trim in batches), and what is kept is the newest.
+    assert 100 <= counts.length < 250 and counts.trimmed == 500 - counts.length
+    kept = [e.fields["n"] for e in await bus.read_range("counted")]
+    assert kept == [str(n) for n in range(counts.trimmed, 500)]
 
 
 async def test_append_once_answers_the_first_id_for_a_repeat(bus: Bus) -> None:

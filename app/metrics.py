@@ -86,7 +86,13 @@ class RuntimeCollector(Collector):
             "streamcore_clients_slow_disconnects", "Clients disconnected for being too slow"
         )
         slow.add_metric([], clients.get("slow_disconnects", 0))
-        families += [gauge, slow]
+        trimmed = CounterMetricFamily(
+            "streamcore_events_trimmed_unread",
+            "Events trimmed from the event log before this replica delivered them "
+            "(clients were sent system.events_lost; raise EVENTS_RETENTION_COUNT)",
+        )
+        trimmed.add_metric([], clients.get("trimmed_unread", 0))
+        families += [gauge, slow, trimmed]
         running = GaugeMetricFamily("streamcore_running", "1 while the system is started")
         running.add_metric([], 1 if system.running else 0)
         families.append(running)

@@ -240,5 +240,6 @@ async def test_metrics_count_events_workers_clients_and_latency(deployment: Depl
     assert "streamcore_gateway_connected 1.0" in text
     assert "streamcore_clients_connected 0.0" in text
     assert "streamcore_clients_slow_disconnects_total 0.0" in text
+    assert "streamcore_events_trimmed_unread_total 0.0" in text
     assert 'streamcore_event_latency_seconds_count{stage="twitch_to_handled"}' in text
     assert "streamcore_running 1.0" in text

@@ -243,7 +243,9 @@ class Broadcaster:
                         watch.baseline(counts, position)
                         self.ready.set()
                     elif watch.check_due(loop.time()):
-                        lost = watch.checked(await self._bus.stream_counts(EVENTS_LOG_STREAM))
+                        counts = await self._bus.stream_counts(EVENTS_LOG_STREAM)
+                        watch.baseline(counts, position)
+                        lost = watch.checked(counts)
                         if lost:
                             self._announce_lost(position, lost)
                     asked = loop.time()
@@ -273,9 +275,6 @@ class Broadcaster:
                     position = entries[-1].id
                 else:
                     watch.read(0, now, now - asked, 0.0)
-                    if watch.ordinal is None:  # caught up: a moment to count exactly again
-                        counts = await self._bus.stream_counts(EVENTS_LOG_STREAM)
-                        watch.baseline(counts, position)
                 linger = pacer.after_read(now, now - asked, len(entries), size)
                 if linger:
                     # Events pour in: let more arrive so the next read takes a batch.

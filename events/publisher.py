@@ -81,6 +81,12 @@ def envelope_text(
     )
 
 
+def notice_text(name: str, data: dict[str, Any]) -> str:
+    """An envelope with `"id": null`: a notice for this process's clients, never in the log
+    (so never replayed)."""
+    return envelope_text(name, json.dumps(data), "", now_iso()).replace('"id":""', '"id":null')
+
+
 _PLAIN = re.compile(r"[A-Za-z0-9._:+\-]*")
 
 

@@ -19,7 +19,6 @@ over-report when exactly the `since` entry itself was trimmed; it never under-re
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 
@@ -27,7 +26,7 @@ from bus.base import StreamEntry, parse_stream_id
 from core.channels import ChannelTag
 from events.errors import InvalidSinceId
 from events.frames import Outgoing
-from events.publisher import envelope_text, now_iso
+from events.publisher import envelope_text, notice_text
 
 __all__ = [
     "REPLAY_TRUNCATED",
@@ -130,9 +129,8 @@ def plan_replay(
 
 def truncated_notice(since: str, oldest: str | None) -> Outgoing:
     """The first frame of a replay that cannot go back as far as `since`."""
-    data = json.dumps({"since": since, "oldest": oldest, "reason": "older than retention"})
-    text = envelope_text(REPLAY_TRUNCATED, data, "", now_iso()).replace('"id":""', '"id":null')
-    return Outgoing(REPLAY_TRUNCATED, None, text)
+    data = {"since": since, "oldest": oldest, "reason": "older than retention"}
+    return Outgoing(REPLAY_TRUNCATED, None, notice_text(REPLAY_TRUNCATED, data))
 
 
 @dataclass(slots=True)

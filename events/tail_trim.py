@@ -24,11 +24,9 @@ twice.
 
 from __future__ import annotations
 
-import json
-
 from bus.base import StreamCounts
 from events.frames import Outgoing
-from events.publisher import envelope_text, now_iso
+from events.publisher import notice_text
 
 __all__ = ["EVENTS_LOST", "TrimWatch", "lost_notice"]
 
@@ -39,15 +37,20 @@ EVENTS_LOST = "system.events_lost"
 
 def lost_notice(after: str, lost: int) -> Outgoing:
     """`{"event": "system.events_lost", "data": {"after", "lost", "reason"}, "id": null}`."""
-    data = json.dumps(
-        {"after": after, "lost": lost, "reason": "trimmed from the event log before delivery"}
-    )
-    text = envelope_text(EVENTS_LOST, data, "", now_iso()).replace('"id":""', '"id":null')
-    return Outgoing(EVENTS_LOST, None, text)
+    data = {"after": after, "lost": lost, "reason": "trimmed from the event log before delivery"}
+    return Outgoing(EVENTS_LOST, None, notice_text(EVENTS_LOST, data))
 
 
 class TrimWatch:
-    __slots__ = ("_away_since", "_suspect", "block_s", "full_read", "ordinal", "stall_s")
+    __slots__ = (
+        "_away_since",
+        "_caught_up",
+        "_suspect",
+        "block_s",
+        "full_read",
+        "ordinal",
+        "stall_s",
+    )
 
     def __init__(self, full_read: int, stall_s: float, block_s: float) -> None:
         #: A read of this many entries is a backlog (the log may be trimming behind it).
@@ -58,11 +61,14 @@ class TrimWatch:
         #: How many entries were appended up to the tail's position; None when unknown.
         self.ordinal: int | None = None
         self._suspect = False
+        self._caught_up = False
         self._away_since = 0.0
 
     def baseline(self, counts: StreamCounts, position: str) -> None:
-        """The tail is at `position`: if it is the log's newest id, the ordinal is exact."""
-        if counts.last_id == position:
+        """The tail is at `position`: if the ordinal is unknown and `position` is the log's
+        newest id, it is known again (exactly). A known one is kept: it may lag by a skip
+        that `checked` has yet to report."""
+        if self.ordinal is None and counts.last_id == position:
             self.ordinal = counts.added
 
     def lost_track(self) -> None:
@@ -75,6 +81,7 @@ class TrimWatch:
         if self.ordinal is not None:
             self.ordinal += entries
         self._away_since = now
+        self._caught_up = not entries
         if entries >= self.full_read:
             self._suspect = True
         elif entries and newest_age_s > self.stall_s:
@@ -83,9 +90,10 @@ class TrimWatch:
             self._suspect = True  # likewise, and events may have come since
 
     def check_due(self, now: float) -> bool:
-        """Whether to read the log's counts before the next read."""
+        """Whether to read the log's counts before the next read: to check, or, with the
+        ordinal unknown, to learn it again once the tail has caught up (an empty read)."""
         if self.ordinal is None:
-            return False
+            return self._caught_up
         return self._suspect or now - self._away_since > self.stall_s
 
     def checked(self, counts: StreamCounts) -> int:
